@@ -1,0 +1,147 @@
+"""Pure chunk and shard index arithmetic: no I/O, no threads.
+
+Terms
+-----
+frame
+    One plane over the last two dimensions (one row of the last dimension
+    for a 2-D array).
+step
+    One index along the append (first) dimension; it holds
+    ``frames_per_step`` frames, in C order over the dimensions between the
+    first and the frame dimensions.
+slab
+    One chunk deep along the append dimension and the full extent of every
+    other dimension: the unit that is buffered, cut into chunks and encoded.
+shard row
+    ``shard_counts[0]`` consecutive slabs: every shard whose first index is
+    the same. A shard row is complete when its last slab is encoded.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["ChunkPlacement", "Layout", "ceil_div"]
+
+#: Offset and length of an inner chunk that is not stored (sharding spec).
+EMPTY_ENTRY = np.uint64(2**64 - 1)
+
+
+def ceil_div(a: int, b: int) -> int:
+    """Smallest integer >= a / b, for non-negative ``a`` and positive ``b``."""
+    return -(-a // b)
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkPlacement:
+    """Where one chunk of a slab goes: its shard, its slot in the shard, its region in the slab."""
+
+    shard_coords: tuple[int, ...]
+    inner_index: int
+    region: tuple[slice, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """Chunk/shard geometry of one array.
+
+    ``shape[0]`` is the capacity of the append dimension, 0 when unbounded.
+
+    Examples
+    --------
+    >>> lay = Layout(shape=(0, 3, 100, 100), chunks=(4, 1, 32, 32), shard_counts=(2, 1, 2, 2))
+    >>> lay.frame_shape, lay.frames_per_step, lay.frames_per_slab
+    ((100, 100), 3, 12)
+    >>> lay.shard_shape
+    (8, 1, 64, 64)
+    >>> len(list(lay.slab_chunks(1)))
+    48
+    """
+
+    shape: tuple[int, ...]
+    chunks: tuple[int, ...]
+    shard_counts: tuple[int, ...]
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def frame_ndim(self) -> int:
+        """2 (a plane) for arrays of 3 or more dimensions, 1 (a row) for 2-D arrays."""
+        return 2 if self.ndim >= 3 else 1
+
+    @property
+    def frame_shape(self) -> tuple[int, ...]:
+        return self.shape[self.ndim - self.frame_ndim :]
+
+    @property
+    def frames_per_step(self) -> int:
+        return math.prod(self.shape[1 : self.ndim - self.frame_ndim])
+
+    @property
+    def slab_shape(self) -> tuple[int, ...]:
+        return (self.chunks[0], *self.shape[1:])
+
+    @property
+    def frames_per_slab(self) -> int:
+        return self.chunks[0] * self.frames_per_step
+
+    @property
+    def shard_shape(self) -> tuple[int, ...]:
+        return tuple(c * n for c, n in zip(self.chunks, self.shard_counts, strict=True))
+
+    @property
+    def chunks_per_shard(self) -> int:
+        return math.prod(self.shard_counts)
+
+    @property
+    def capacity_frames(self) -> int | None:
+        """Frames the array can hold, or None when the append dimension is unbounded."""
+        return self.shape[0] * self.frames_per_step if self.shape[0] else None
+
+    def extent(self, frames: int) -> int:
+        """Length of the append dimension that holds ``frames`` frames."""
+        return ceil_div(frames, self.frames_per_step)
+
+    def shard_row_of_slab(self, slab_index: int) -> int:
+        return slab_index // self.shard_counts[0]
+
+    def completes_shard_row(self, slab_index: int) -> bool:
+        """True when ``slab_index`` is the last slab of its shard row."""
+        return slab_index % self.shard_counts[0] == self.shard_counts[0] - 1
+
+    def shard_row_extent(self, row: int) -> int:
+        """Append-dimension length covered once shard row ``row`` is complete."""
+        end = (row + 1) * self.shard_shape[0]
+        return min(end, self.shape[0]) if self.shape[0] else end
+
+    def slab_chunks(self, slab_index: int) -> Iterator[ChunkPlacement]:
+        """Every chunk of slab ``slab_index``, in the order of their shard slots.
+
+        Regions are relative to the slab and clipped to the array; a chunk at a
+        ragged edge is smaller than ``chunks`` and is padded when encoded.
+        """
+        row, depth = divmod(slab_index, self.shard_counts[0])
+        grids = [range(ceil_div(size, chunk)) for size, chunk in zip(self.shape[1:], self.chunks[1:])]
+        for coords in itertools.product(*grids):
+            shard_coords = (row, *(c // n for c, n in zip(coords, self.shard_counts[1:])))
+            inner = (depth, *(c % n for c, n in zip(coords, self.shard_counts[1:])))
+            region = (slice(None),) + tuple(
+                slice(c * chunk, min((c + 1) * chunk, size))
+                for c, chunk, size in zip(coords, self.chunks[1:], self.shape[1:])
+            )
+            yield ChunkPlacement(shard_coords, int(np.ravel_multi_index(inner, self.shard_counts)), region)
+
+    def shard_key(self, shard_coords: tuple[int, ...]) -> str:
+        """Key of a shard relative to its array, with zarr's default ``/`` chunk key encoding."""
+        return "c/" + "/".join(map(str, shard_coords))
+
+    def empty_index(self) -> np.ndarray:
+        """A shard index (offset, nbytes per inner chunk) with every chunk marked empty."""
+        return np.full((self.chunks_per_shard, 2), EMPTY_ENTRY, dtype="<u8")

@@ -1,0 +1,306 @@
+"""Where bytes go: store resolution and the write-once backends.
+
+A backend writes three kinds of objects:
+
+* **shards**, assembled by appending encoded chunks to a :class:`ShardFile`,
+  then published once (write-once: publishing over an object the stream did not
+  write raises :class:`~zarr_stream.errors.ObjectExistsError`). The one exception
+  is the stream's own partial shard: ``flush()`` publishes a shard that is not yet
+  complete and the same stream later replaces it, and only it.
+* **documents** (``zarr.json``), always replaced whole and atomically.
+
+:class:`LocalBackend` writes files directly (temporary file, then ``os.link`` for
+no-clobber creation or ``os.replace`` for replacement; fsync on flush).
+:class:`StoreBackend` writes through any zarr-python ``Store``, including
+obstore stores wrapped in ``zarr.storage.ObjectStore``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Coroutine, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from zarr.abc.store import Store
+from zarr.core.buffer import default_buffer_prototype
+from zarr.core.sync import sync
+
+from zarr_stream.errors import ObjectExistsError, SettingsError, StoreExistsError
+
+__all__ = ["Backend", "LocalBackend", "ShardFile", "StoreBackend", "open_backend"]
+
+T = TypeVar("T")
+#: Bytes-like objects the backends accept (collections.abc.Buffer needs Python 3.12).
+Buffer = bytes | bytearray | memoryview
+
+
+class ShardFile(ABC):
+    """A shard being assembled: encoded chunks appended in order, then published."""
+
+    def __init__(self) -> None:
+        self.size = 0  # bytes appended so far: the offset of the next chunk
+
+    @abstractmethod
+    def append(self, data: Buffer) -> None:
+        """Append one encoded chunk."""
+
+    @abstractmethod
+    def publish_snapshot(self, tail: Sequence[Buffer], replace: bool) -> None:
+        """Durably write what was appended plus ``tail`` (ending with the index) to the shard key.
+
+        The shard keeps accepting appends afterwards.
+        """
+
+    @abstractmethod
+    def publish_final(self, index: bytes, replace: bool) -> None:
+        """Write what was appended plus ``index`` to the shard key; the shard is done."""
+
+    @abstractmethod
+    def discard(self) -> None:
+        """Drop whatever is staged; nothing is published."""
+
+
+class Backend(ABC):
+    """Writes shards and documents under one store root."""
+
+    @abstractmethod
+    def prepare(self, overwrite: bool) -> None:
+        """Raise StoreExistsError if the root holds anything, unless ``overwrite`` removes it."""
+
+    @abstractmethod
+    def open_shard(self, key: str) -> ShardFile:
+        """Start assembling the shard at ``key``."""
+
+    @abstractmethod
+    def write_document(self, key: str, data: bytes, durable: bool) -> None:
+        """Replace the document at ``key`` whole, atomically."""
+
+    @abstractmethod
+    def sync(self) -> None:
+        """Make every shard published so far durable."""
+
+
+# --- local disk ---------------------------------------------------------------------------
+
+
+def _write_all(fd: int, data: Buffer) -> None:
+    view = memoryview(data).cast("B")
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _copy_range(src: int, dst: int, count: int) -> None:
+    offset = 0
+    while offset < count:
+        copied = os.copy_file_range(src, dst, count - offset, offset)
+        if copied == 0:
+            raise OSError(f"short copy of a staged shard: {offset} of {count} bytes")
+        offset += copied
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _commit(staged: Path, target: Path, replace: bool) -> None:
+    """Move a staged file to ``target``: replace it, or create it only if absent."""
+    if replace:
+        os.replace(staged, target)
+        return
+    try:
+        os.link(staged, target)  # atomic, and fails if target exists
+    except FileExistsError:
+        os.unlink(staged)
+        raise ObjectExistsError(f"data objects are written once: {str(target)!r} already exists.") from None
+    os.unlink(staged)
+
+
+class _LocalShardFile(ShardFile):
+    def __init__(self, backend: LocalBackend, path: Path) -> None:
+        super().__init__()
+        self._backend = backend
+        self._path = path
+        self._staged = backend.staging_path(path)
+        self._fd: int | None = os.open(self._staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+
+    def append(self, data: Buffer) -> None:
+        assert self._fd is not None
+        _write_all(self._fd, data)
+        self.size += memoryview(data).nbytes
+
+    def publish_snapshot(self, tail: Sequence[Buffer], replace: bool) -> None:
+        assert self._fd is not None
+        snapshot = self._backend.staging_path(self._path)
+        fd = os.open(snapshot, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            if self.size:
+                src = os.open(self._staged, os.O_RDONLY)
+                try:
+                    _copy_range(src, fd, self.size)
+                finally:
+                    os.close(src)
+            for part in tail:
+                _write_all(fd, part)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        _commit(snapshot, self._path, replace)
+        self._backend.mark_unsynced(self._path)
+
+    def publish_final(self, index: bytes, replace: bool) -> None:
+        assert self._fd is not None
+        _write_all(self._fd, index)
+        os.close(self._fd)
+        self._fd = None
+        _commit(self._staged, self._path, replace)
+        self._backend.mark_unsynced(self._path)
+
+    def discard(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+            self._staged.unlink(missing_ok=True)
+
+
+class LocalBackend(Backend):
+    """Files under a local directory; staged files sit beside their target (same filesystem)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._unsynced: set[Path] = set()
+
+    def prepare(self, overwrite: bool) -> None:
+        root = self.root
+        if root.is_dir() and any(root.iterdir()) or root.exists() and not root.is_dir():
+            if not overwrite:
+                raise StoreExistsError(
+                    f"the store path must be empty unless overwrite=True. Got {str(root)!r}, which is not."
+                )
+            if root.is_dir() and not root.is_symlink():
+                shutil.rmtree(root)
+            else:
+                root.unlink()
+        root.mkdir(parents=True, exist_ok=True)
+
+    def staging_path(self, path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.partial")
+
+    def mark_unsynced(self, path: Path) -> None:
+        self._unsynced.add(path)
+
+    def open_shard(self, key: str) -> ShardFile:
+        return _LocalShardFile(self, self.root / key)
+
+    def write_document(self, key: str, data: bytes, durable: bool) -> None:
+        path = self.root / key
+        staged = self.staging_path(path)
+        fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            _write_all(fd, data)
+            if durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(staged, path)
+        if durable:
+            _fsync_path(path.parent)
+
+    def sync(self) -> None:
+        paths, self._unsynced = self._unsynced, set()
+        for path in paths:
+            _fsync_path(path)
+        for directory in {path.parent for path in paths}:
+            _fsync_path(directory)
+
+
+# --- any zarr Store -------------------------------------------------------------------------
+
+
+class _StoreShardFile(ShardFile):
+    def __init__(self, backend: StoreBackend, key: str) -> None:
+        super().__init__()
+        self._backend = backend
+        self._key = key
+        self._parts: list[Buffer] = []
+
+    def append(self, data: Buffer) -> None:
+        self._parts.append(data)
+        self.size += memoryview(data).nbytes
+
+    def publish_snapshot(self, tail: Sequence[Buffer], replace: bool) -> None:
+        self._backend.put(self._key, [*self._parts, *tail], replace)
+
+    def publish_final(self, index: bytes, replace: bool) -> None:
+        self._backend.put(self._key, [*self._parts, index], replace)
+        self._parts = []
+
+    def discard(self) -> None:
+        self._parts = []
+
+
+class StoreBackend(Backend):
+    """Objects in a zarr-python ``Store``; each shard is assembled in memory and put whole."""
+
+    def __init__(self, store: Store) -> None:
+        if store.read_only:
+            raise SettingsError(f"store must be writable. Got a read-only {type(store).__name__}.")
+        self.store = store
+
+    def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        return sync(coroutine)
+
+    def prepare(self, overwrite: bool) -> None:
+        if not self._run(self.store.is_empty("")):
+            if not overwrite:
+                raise StoreExistsError(
+                    f"the store must be empty unless overwrite=True. Got a non-empty {self.store!r}."
+                )
+            self._run(self.store.clear())
+
+    def open_shard(self, key: str) -> ShardFile:
+        return _StoreShardFile(self, key)
+
+    def put(self, key: str, parts: Sequence[Buffer], replace: bool) -> None:
+        value = default_buffer_prototype().buffer.from_bytes(b"".join(parts))
+        if not replace and self._run(self.store.exists(key)):
+            raise ObjectExistsError(f"data objects are written once: {key!r} already exists.")
+        self._run(self.store.set(key, value))
+
+    def write_document(self, key: str, data: bytes, durable: bool) -> None:
+        self._run(self.store.set(key, default_buffer_prototype().buffer.from_bytes(data)))
+
+    def sync(self) -> None:
+        """Every put has completed when it returns: nothing more to do."""
+
+
+def open_backend(store: object) -> Backend:
+    """Resolve the ``store`` setting to a backend.
+
+    Accepts a local path (``str`` or ``os.PathLike``), a zarr ``Store``, or an obstore store.
+    """
+    if isinstance(store, Store):
+        return StoreBackend(store)
+    if type(store).__module__.split(".")[0] == "obstore":
+        from zarr.storage import ObjectStore
+
+        return StoreBackend(ObjectStore(store))  # type: ignore[arg-type]
+    if isinstance(store, (str, os.PathLike)):
+        path = os.fspath(store)
+        if isinstance(path, bytes):
+            path = os.fsdecode(path)
+        if "://" in path:
+            scheme = path.split("://", 1)[0]
+            if scheme == "file":
+                return LocalBackend(Path(path.split("://", 1)[1]).absolute())
+            raise SettingsError(f"store URLs other than file:// are not supported yet. Got {path!r}.")
+        return LocalBackend(Path(path).absolute())
+    raise SettingsError(f"store must be a path, a zarr Store or an obstore store. Got {store!r}.")
