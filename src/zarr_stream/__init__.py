@@ -39,6 +39,7 @@ __all__ = [
     "SettingsError",
     "StoreExistsError",
     "StreamClosedError",
+    "StreamSettings",
     "UnknownKeyError",
     "ZarrStream",
     "ZarrStreamError",
