@@ -30,7 +30,7 @@ from zarr_stream.storage import Backend, Buffer, ShardFile
 
 __all__ = ["ArrayStream"]
 
-EncodedChunks = list[tuple[ChunkPlacement, "Future[Buffer | None]"]]
+EncodedChunks = deque[tuple[ChunkPlacement, "Future[Buffer | None]"]]
 
 
 @dataclass(slots=True)
@@ -144,10 +144,10 @@ class ArrayStream:
         self.check()
 
     def _encode(self, slab: Slab) -> EncodedChunks:
-        return [
+        return deque(
             (placement, self._pool.submit(self._encoder.encode, slab.data, placement))
             for placement in self.layout.slab_chunks(slab.index)
-        ]
+        )
 
     def _dispatch(self, slab: Slab) -> None:
         self._pending.append(self._writer.submit(self._write_slab, slab, self._encode(slab)))
@@ -155,21 +155,24 @@ class ArrayStream:
     # --- writer thread ---------------------------------------------------------------------
 
     def _write_slab(self, slab: Slab, encoded: EncodedChunks) -> None:
+        pending = encoded  # consumed in place: each encoded chunk is dropped once written
         try:
             if self._failure is not None:
                 return  # an earlier slab failed: write nothing after the gap
-            for placement, future in encoded:
+            while pending:
+                placement, future = pending.popleft()
                 data = future.result()
                 if data is not None:
                     shard = self._shard(placement.shard_coords)
                     shard.index[placement.inner_index] = (shard.file.size, memoryview(data).nbytes)
                     shard.file.append(data)
                     shard.chunks += 1
+                del data, future
         except BaseException as error:
             self._failure = error
             raise
         finally:
-            wait([future for _, future in encoded])
+            wait([future for _, future in pending])
             self._buffer.release(slab.data)
         if self.layout.completes_shard_row(slab.index):
             self._finish_row(self.layout.shard_row_of_slab(slab.index))

@@ -1,0 +1,54 @@
+"""Child process for the memory test: streams 2 GiB of 2048x2048 uint16 frames and reports RSS."""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+
+import numpy as np
+
+import zarr_stream as zs
+
+FRAMES, SIZE, CHUNK_T = 256, 2048, 16
+
+
+def rss_mib() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+def main(store: str, in_flight: int) -> None:
+    rng = np.random.default_rng(0)
+    sources = [rng.poisson(100, (SIZE, SIZE)).astype(np.uint16) for _ in range(4)]
+    dims = [
+        zs.Dimension("t", kind="time", size=0, chunk=CHUNK_T, shard=1),
+        zs.Dimension("y", size=SIZE, chunk=256, shard=4),
+        zs.Dimension("x", size=SIZE, chunk=256, shard=4),
+    ]
+    settings = zs.StreamSettings(
+        store=store,
+        arrays=[zs.ArraySettings(key="raw", dimensions=dims, compression=zs.Compression(codec="zstd", level=1))],
+    )
+    with zs.config.set({"slabs_in_flight": in_flight}):
+        baseline = rss_mib()
+        start = time.perf_counter()
+        with zs.ZarrStream(settings) as stream:
+            for i in range(FRAMES):
+                stream.append(sources[i % 4])
+        seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    slab_mib = CHUNK_T * SIZE * SIZE * 2 / 2**20
+    print(json.dumps({
+        "baseline_mib": baseline, "peak_mib": peak, "growth_mib": peak - baseline,
+        "slab_mib": slab_mib, "in_flight": in_flight, "bound_mib": (in_flight + 1) * slab_mib + 64,
+        "mib_per_s": FRAMES * SIZE * SIZE * 2 / 2**20 / seconds,
+    }))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]))

@@ -1,0 +1,122 @@
+"""flush() makes frames visible and durable; partial shards are replaced, complete ones never."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import zarr
+from helpers import dims_from, expected_array, random_frames, read
+from zarr.storage import MemoryStore
+
+import zarr_stream as zs
+
+SHAPE = (0, 16, 16)
+
+
+def settings(store, key="raw"):
+    array = zs.ArraySettings(key=key, dimensions=dims_from(SHAPE, (2, 8, 8), (2, 1, 2)), compression=zs.Compression())
+    return zs.StreamSettings(store=store, arrays=[array])
+
+
+def shard_files(root):
+    return {p.relative_to(root / "raw").as_posix(): p.stat() for p in (root / "raw/c").rglob("*") if p.is_file()}
+
+
+def test_reader_sees_a_growing_array_and_complete_shards_are_never_rewritten(tmp_path):
+    path = tmp_path / "s.zarr"
+    frames = random_frames(SHAPE, 21, "uint16") + 1  # no fill-value chunks
+    seen = {}
+    with zs.ZarrStream(settings(path)) as stream:
+        for i, frame in enumerate(frames):
+            stream.append(frame)
+            # what a reader sees mid-stream is always a prefix of the frames
+            got = read(path, "raw")
+            np.testing.assert_array_equal(got, frames[: len(got)])
+            if i in (2, 4, 9):
+                stream.flush()
+                np.testing.assert_array_equal(read(path, "raw"), frames[: i + 1])
+                seen[i] = shard_files(path)
+        # shard row 0 (frames 0-3) completed at frame 3: never replaced since
+        assert seen[4]["c/0/0/0"].st_ino == seen[9]["c/0/0/0"].st_ino
+        assert seen[4]["c/0/0/0"].st_mtime_ns == seen[9]["c/0/0/0"].st_mtime_ns
+        # shard row 2 (frames 8-11) was published partial at frame 9 and is replaced when it completes
+        partial = seen[9]["c/2/0/0"]
+    final = shard_files(path)
+    assert final["c/2/0/0"].st_ino != partial.st_ino
+    assert final["c/0/0/0"].st_ino == seen[4]["c/0/0/0"].st_ino
+    np.testing.assert_array_equal(read(path, "raw"), frames)
+    leftovers = [p.name for p in path.rglob("*") if p.name.endswith(".partial")]
+    assert leftovers == []
+
+
+def test_close_pads_the_last_partial_time_point(tmp_path):
+    path = tmp_path / "s.zarr"
+    shape = (0, 3, 8, 8)
+    array = zs.ArraySettings(key="raw", dimensions=dims_from(shape, (2, 1, 8, 8), (1, 3, 1, 1)))
+    frames = random_frames(shape, 3 * 2 + 2, "uint16")
+    with zs.ZarrStream(zs.StreamSettings(store=path, arrays=[array])) as stream:
+        stream.append(frames)
+    got = read(path, "raw")
+    assert got.shape == (3, 3, 8, 8)  # 8 frames = 2 full time points and 2 of 3 channels
+    np.testing.assert_array_equal(got, expected_array(shape, frames))
+    assert not got[2, 2].any()
+
+
+@pytest.mark.parametrize("make_store", [MemoryStore, lambda: zarr.storage.ObjectStore(__import__("obstore").store.MemoryStore())])
+def test_zarr_and_obstore_stores(make_store):
+    store = make_store()
+    frames = random_frames(SHAPE, 13, "uint16")
+    with zs.ZarrStream(settings(store)) as stream:
+        stream.append(frames[:5])
+        stream.flush()
+        np.testing.assert_array_equal(zarr.open_array(store, path="raw", mode="r")[...], frames[:5])
+        stream.append(frames[5:])
+    np.testing.assert_array_equal(zarr.open_array(store, path="raw", mode="r")[...], frames)
+    with pytest.raises(zs.StoreExistsError):
+        zs.ZarrStream(settings(store))
+
+
+def test_raw_obstore_store_is_accepted(tmp_path):
+    from obstore.store import LocalStore
+
+    (tmp_path / "s.zarr").mkdir()
+    frames = random_frames(SHAPE, 6, "uint16")
+    with zs.ZarrStream(settings(LocalStore(tmp_path / "s.zarr"))) as stream:
+        stream.append(frames)
+    np.testing.assert_array_equal(read(tmp_path / "s.zarr", "raw"), frames)
+
+
+def test_a_shard_someone_else_wrote_is_never_overwritten(tmp_path):
+    path = tmp_path / "s.zarr"
+    frames = random_frames(SHAPE, 8, "uint16") + 1
+    stream = zs.ZarrStream(settings(path))
+    stream.append(frames[:4])
+    stream.flush()
+    intruder = path / "raw/c/1/0/0"
+    intruder.parent.mkdir(parents=True)
+    intruder.write_bytes(b"someone else's object")
+    with pytest.raises(zs.BackgroundError) as info:
+        stream.append(frames[4:])
+        stream.flush()
+    assert isinstance(info.value.__cause__, zs.ObjectExistsError)
+    assert isinstance(info.value.__cause__, FileExistsError)
+    with pytest.raises(zs.BackgroundError):
+        stream.close()
+    assert intruder.read_bytes() == b"someone else's object"
+    np.testing.assert_array_equal(read(path, "raw")[:4], frames[:4])
+
+
+def test_a_shard_someone_else_wrote_is_never_overwritten_in_a_zarr_store():
+    store = MemoryStore()
+    frames = random_frames(SHAPE, 8, "uint16") + 1
+    stream = zs.ZarrStream(settings(store))
+    stream.append(frames[:4])
+    stream.flush()
+    buf = zarr.core.buffer.default_buffer_prototype().buffer.from_bytes(b"theirs")
+    zarr.core.sync.sync(store.set("raw/c/1/0/0", buf))
+    with pytest.raises(zs.BackgroundError) as info:
+        stream.append(frames[4:])
+        stream.close()
+    assert isinstance(info.value.__cause__, zs.ObjectExistsError)
+    got = zarr.core.sync.sync(store.get("raw/c/1/0/0", zarr.core.buffer.default_buffer_prototype()))
+    assert got.to_bytes() == b"theirs"

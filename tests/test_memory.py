@@ -1,0 +1,34 @@
+"""Peak memory stays bounded while streaming 2 GiB: at most (slabs in flight + 1) slabs plus 64 MiB."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+
+import memory_child
+
+HERE = Path(__file__).parent
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("in_flight", [1, 2])
+def test_rss_growth_is_bounded_while_streaming_2_gib(tmp_path, in_flight):
+    out = subprocess.run(
+        [sys.executable, str(HERE / "memory_child.py"), str(tmp_path / "s.zarr"), str(in_flight)],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    report = json.loads(out)
+    print(report)
+    assert report["growth_mib"] <= report["bound_mib"], report
+    array = zarr.open_array(str(tmp_path / "s.zarr"), path="raw", mode="r")
+    assert array.shape == (memory_child.FRAMES, memory_child.SIZE, memory_child.SIZE)
+    rng = np.random.default_rng(0)
+    sources = [rng.poisson(100, (memory_child.SIZE,) * 2).astype(np.uint16) for _ in range(4)]
+    for i in (0, 1, 130, memory_child.FRAMES - 1):
+        np.testing.assert_array_equal(array[i], sources[i % 4])
