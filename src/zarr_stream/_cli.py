@@ -1,0 +1,154 @@
+"""Command line: ``zarr-stream demo`` and ``zarr-stream info STORE``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import zarr
+
+import zarr_stream as zs
+from zarr_stream._synthetic import camera_frames
+
+MiB = 2**20
+
+
+def _stored_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def _codecs(array: zarr.Array) -> str:
+    doc = array.metadata.to_dict()
+    names = []
+    for codec in doc.get("codecs", []):
+        if codec["name"] == "sharding_indexed":
+            inner = codec["configuration"]["codecs"]
+            names.extend(
+                f"{c['name']}({', '.join(f'{k}={v}' for k, v in c.get('configuration', {}).items())})"
+                for c in inner
+            )
+        else:
+            names.append(codec["name"])
+    return " -> ".join(names)
+
+
+def describe_array(array: zarr.Array, stored: int | None) -> str:
+    raw = array.nbytes
+    parts = [
+        f"shape={array.shape}",
+        f"dtype={array.dtype}",
+        f"chunks={array.chunks}",
+        f"shards={array.shards}",
+        f"codecs={_codecs(array)}",
+    ]
+    if stored is not None:
+        ratio = f", ratio {raw / stored:.2f}x" if stored else ""
+        parts.append(f"stored={stored / MiB:.1f} MiB{ratio}")
+    return "  ".join(parts)
+
+
+def info(store: str, out: object = None) -> None:
+    """Print a tree of the groups and arrays in a local store."""
+    write = print if out is None else out
+    root_path = Path(store)
+    node = zarr.open(store, mode="r")
+
+    def visit(node: zarr.Group | zarr.Array, name: str, depth: int) -> None:
+        pad = "  " * depth
+        stored = _stored_bytes(root_path / node.path) if root_path.exists() else None
+        if isinstance(node, zarr.Array):
+            write(f"{pad}{name} [array]  {describe_array(node, stored)}")
+            return
+        write(f"{pad}{name} [group]")
+        for child_name, child in sorted(node.members(), key=lambda kv: kv[0]):
+            visit(child, child_name, depth + 1)
+
+    visit(node, root_path.name or store, 0)
+
+
+def demo(out: str, frames: int, size: int, chunk_t: int) -> None:
+    """Stream synthetic camera frames to ``out`` and summarise what was written."""
+    sources = camera_frames(8, size, size)
+    chunk = min(256, size)
+    shard = min(4, -(-size // chunk))  # up to 4x4 chunks per shard, no more than the frame needs
+    settings = zs.StreamSettings(
+        store=out,
+        overwrite=True,
+        arrays=[
+            zs.ArraySettings(
+                key="raw",
+                dtype="uint16",
+                dimensions=[
+                    zs.Dimension("t", kind="time", size=0, chunk=chunk_t, shard=1),
+                    zs.Dimension("y", size=size, chunk=chunk, shard=shard, unit="micrometer", scale=0.65),
+                    zs.Dimension("x", size=size, chunk=chunk, shard=shard, unit="micrometer", scale=0.65),
+                ],
+                compression=zs.Compression(codec="zstd", level=1, shuffle="shuffle"),
+                attributes={"source": "zarr-stream demo: synthetic camera frames"},
+            )
+        ],
+    )
+    frame_mib = size * size * 2 / MiB
+    start = time.perf_counter()
+    with zs.ZarrStream(settings) as stream:
+        for i in range(frames):
+            stream.append(sources[i % len(sources)])
+            if (i + 1) % max(1, frames // 20) == 0 or i + 1 == frames:
+                elapsed = time.perf_counter() - start
+                sys.stdout.write(
+                    f"\rstreaming {i + 1}/{frames} frames  {(i + 1) * frame_mib:.0f} MiB  "
+                    f"{(i + 1) * frame_mib / elapsed:.0f} MiB/s"
+                )
+                sys.stdout.flush()
+    seconds = time.perf_counter() - start
+    print()
+    array = zarr.open_array(out, path="raw", mode="r")
+    stored = _stored_bytes(Path(out))
+    summary = {
+        "store": str(Path(out).absolute()),
+        "shape": list(array.shape),
+        "chunks": list(array.chunks),
+        "shards": list(array.shards or ()),
+        "codec": _codecs(array),
+        "raw_mib": round(array.nbytes / MiB, 1),
+        "stored_mib": round(stored / MiB, 1),
+        "compression_ratio": round(array.nbytes / stored, 2),
+        "seconds": round(seconds, 2),
+        "mib_per_s": round(array.nbytes / MiB / seconds, 1),
+    }
+    check = array[frames - 1]
+    if not (check == sources[(frames - 1) % len(sources)]).all():
+        raise SystemExit("demo: the last frame read back differs from what was appended")
+    for key, value in summary.items():
+        print(f"{key:>18}: {value}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="zarr-stream", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_demo = sub.add_parser("demo", help="stream synthetic camera frames to a local store and summarise it")
+    p_demo.add_argument("--out", default="demo.zarr", help="output store path (replaced if it exists)")
+    p_demo.add_argument("--frames", type=int, default=128, help="frames to stream (default 128)")
+    p_demo.add_argument("--size", type=int, default=2048, help="frame height and width (default 2048)")
+    p_demo.add_argument("--chunk-t", type=int, default=32, help="frames per chunk (default 32)")
+    p_info = sub.add_parser("info", help="print the groups and arrays of a store")
+    p_info.add_argument("store")
+    p_info.add_argument("--json", action="store_true", help="print the root zarr.json instead")
+    args = parser.parse_args(argv)
+    if args.command == "demo":
+        if args.frames < 1 or args.size < 1 or args.chunk_t < 1:
+            parser.error(f"--frames, --size and --chunk-t must be >= 1. Got {args.frames}, {args.size}, {args.chunk_t}.")
+        demo(args.out, args.frames, args.size, args.chunk_t)
+    elif args.json:
+        print(json.dumps(zarr.open(args.store, mode="r").metadata.to_dict(), indent=2, default=str))
+    else:
+        info(args.store)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
