@@ -23,8 +23,12 @@ settings = zs.StreamSettings(
             dimensions=[
                 zs.Dimension("t", kind="time", size=0, chunk=8, shard=2),
                 zs.Dimension("c", kind="channel", size=channels, chunk=1, shard=channels),
-                zs.Dimension("y", kind="space", size=height, chunk=128, shard=2, unit="micrometer", scale=0.65),
-                zs.Dimension("x", kind="space", size=width, chunk=128, shard=5, unit="micrometer", scale=0.65),
+                zs.Dimension(
+                    "y", kind="space", size=height, chunk=128, shard=2, unit="micrometer", scale=0.65
+                ),
+                zs.Dimension(
+                    "x", kind="space", size=width, chunk=128, shard=5, unit="micrometer", scale=0.65
+                ),
             ],
             compression=zs.Compression(codec="zstd", level=1, shuffle="bitshuffle"),
         )

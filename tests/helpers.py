@@ -12,10 +12,10 @@ import zarr
 import zarr_stream as zs
 
 
-def dims_from(
-    shape: Sequence[int], chunks: Sequence[int], shards: Sequence[int]
-) -> list[zs.Dimension]:
-    names = ["t", "c", "z", "y", "x"][-len(shape) :] if len(shape) <= 5 else [f"d{i}" for i in range(len(shape))]
+def dims_from(shape: Sequence[int], chunks: Sequence[int], shards: Sequence[int]) -> list[zs.Dimension]:
+    names = (
+        ["t", "c", "z", "y", "x"][-len(shape) :] if len(shape) <= 5 else [f"d{i}" for i in range(len(shape))]
+    )
     if len(shape) == 2:
         names = ["t", "x"]
     kinds = {"t": "time", "c": "channel"}

@@ -35,7 +35,8 @@ def main(store: str, progress: str, seed: int) -> None:
         zs.Dimension("x", size=FRAME[1], chunk=32, shard=2),
     ]
     settings = zs.StreamSettings(
-        store=store, arrays=[zs.ArraySettings(key="raw", dimensions=dims, compression=zs.Compression(level=1))]
+        store=store,
+        arrays=[zs.ArraySettings(key="raw", dimensions=dims, compression=zs.Compression(level=1))],
     )
     stream = zs.ZarrStream(settings)
     record(progress, 0)

@@ -32,7 +32,9 @@ def main(store: str, in_flight: int) -> None:
     ]
     settings = zs.StreamSettings(
         store=store,
-        arrays=[zs.ArraySettings(key="raw", dimensions=dims, compression=zs.Compression(codec="zstd", level=1))],
+        arrays=[
+            zs.ArraySettings(key="raw", dimensions=dims, compression=zs.Compression(codec="zstd", level=1))
+        ],
     )
     with zs.config.set({"slabs_in_flight": in_flight}):
         baseline = rss_mib()
@@ -43,11 +45,19 @@ def main(store: str, in_flight: int) -> None:
         seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     slab_mib = CHUNK_T * SIZE * SIZE * 2 / 2**20
-    print(json.dumps({
-        "baseline_mib": baseline, "peak_mib": peak, "growth_mib": peak - baseline,
-        "slab_mib": slab_mib, "in_flight": in_flight, "bound_mib": (in_flight + 1) * slab_mib + 64,
-        "mib_per_s": FRAMES * SIZE * SIZE * 2 / 2**20 / seconds,
-    }))
+    print(
+        json.dumps(
+            {
+                "baseline_mib": baseline,
+                "peak_mib": peak,
+                "growth_mib": peak - baseline,
+                "slab_mib": slab_mib,
+                "in_flight": in_flight,
+                "bound_mib": (in_flight + 1) * slab_mib + 64,
+                "mib_per_s": FRAMES * SIZE * SIZE * 2 / 2**20 / seconds,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

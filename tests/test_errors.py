@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
-from helpers import dims_from, expected_array, random_frames, read
 
 import zarr_stream as zs
+from helpers import dims_from, expected_array, random_frames, read
 
 SHAPE = (0, 12, 10)
 
 
 def snapshot(path) -> dict[str, bytes]:
-    return {
-        p.relative_to(path).as_posix(): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()
-    }
+    return {p.relative_to(path).as_posix(): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
 
 
 def make(path, shape=SHAPE, key="raw", **kwargs):
@@ -80,7 +76,7 @@ def test_writing_past_a_bounded_dimension_raises_and_writes_nothing_of_that_call
     frames = random_frames((5, 12, 10), 6, "uint16")
     with zs.ZarrStream(make(path, shape=(5, 12, 10))) as stream:
         stream.append(frames[:3])
-        with pytest.raises(zs.CapacityError, match="holds 5 frames .* 3 are written. Got 3 more"):
+        with pytest.raises(zs.CapacityError, match=r"holds 5 frames .* 3 are written\. Got 3 more"):
             stream.append(frames[3:])
         stream.append(frames[3:5])
         with pytest.raises(zs.CapacityError):
@@ -93,7 +89,11 @@ def test_append_after_close(tmp_path):
     stream.close()
     stream.close()  # idempotent
     assert stream.closed
-    for call in (lambda: stream.append(np.zeros((12, 10), "uint16")), stream.flush, lambda: stream.set_attributes({})):
+    for call in (
+        lambda: stream.append(np.zeros((12, 10), "uint16")),
+        stream.flush,
+        lambda: stream.set_attributes({}),
+    ):
         with pytest.raises(zs.StreamClosedError, match="closed"):
             call()
     assert issubclass(zs.StreamClosedError, RuntimeError)
@@ -127,7 +127,7 @@ def test_an_empty_existing_directory_is_fine(tmp_path):
 
 
 def test_attributes_must_be_json(flushed):
-    stream, frames, path = flushed
+    stream, _, path = flushed
     before = snapshot(path)
     with pytest.raises(zs.SettingsError, match="JSON-serializable"):
         stream.set_attributes({"bad": object()})
@@ -175,7 +175,9 @@ def test_disk_full_surfaces_with_cause(tmp_path):
     import signal
 
     path = tmp_path / "s.zarr"
-    array = zs.ArraySettings(key="raw", dimensions=dims_from((0, 64, 64), (2, 64, 64), (4, 1, 1)), compression=None)
+    array = zs.ArraySettings(
+        key="raw", dimensions=dims_from((0, 64, 64), (2, 64, 64), (4, 1, 1)), compression=None
+    )
     stream = zs.ZarrStream(zs.StreamSettings(store=path, arrays=[array]))
     frames = random_frames((0, 64, 64), 16, "uint16")
     previous_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)

@@ -18,7 +18,9 @@ EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.py"))
 @pytest.mark.parametrize("script", EXAMPLES, ids=lambda p: p.name)
 def test_example_runs(tmp_path, script):
     out = tmp_path / "out.zarr"
-    result = subprocess.run([sys.executable, str(script), str(out)], capture_output=True, text=True, cwd=tmp_path)
+    result = subprocess.run(
+        [sys.executable, str(script), str(out)], capture_output=True, text=True, cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     assert "wrote" in result.stdout or "dask read" in result.stdout
     assert (out / "zarr.json").exists()
@@ -43,8 +45,18 @@ def test_demo_and_info(tmp_path, capsys):
 
 def test_cli_entry_point(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "zarr_stream._cli", "demo", "--out", str(tmp_path / "d.zarr"), "--frames", "0"],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "zarr_stream._cli",
+            "demo",
+            "--out",
+            str(tmp_path / "d.zarr"),
+            "--frames",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 2
     assert "--frames, --size and --chunk-t must be >= 1. Got 0" in result.stderr

@@ -5,21 +5,25 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import zarr
-from helpers import dims_from, expected_array, random_frames, read
 from zarr.storage import MemoryStore
 
 import zarr_stream as zs
+from helpers import dims_from, expected_array, random_frames, read
 
 SHAPE = (0, 16, 16)
 
 
 def settings(store, key="raw"):
-    array = zs.ArraySettings(key=key, dimensions=dims_from(SHAPE, (2, 8, 8), (2, 1, 2)), compression=zs.Compression())
+    array = zs.ArraySettings(
+        key=key, dimensions=dims_from(SHAPE, (2, 8, 8), (2, 1, 2)), compression=zs.Compression()
+    )
     return zs.StreamSettings(store=store, arrays=[array])
 
 
 def shard_files(root):
-    return {p.relative_to(root / "raw").as_posix(): p.stat() for p in (root / "raw/c").rglob("*") if p.is_file()}
+    return {
+        p.relative_to(root / "raw").as_posix(): p.stat() for p in (root / "raw/c").rglob("*") if p.is_file()
+    }
 
 
 def test_reader_sees_a_growing_array_and_complete_shards_are_never_rewritten(tmp_path):
@@ -62,7 +66,9 @@ def test_close_pads_the_last_partial_time_point(tmp_path):
     assert not got[2, 2].any()
 
 
-@pytest.mark.parametrize("make_store", [MemoryStore, lambda: zarr.storage.ObjectStore(__import__("obstore").store.MemoryStore())])
+@pytest.mark.parametrize(
+    "make_store", [MemoryStore, lambda: zarr.storage.ObjectStore(__import__("obstore").store.MemoryStore())]
+)
 def test_zarr_and_obstore_stores(make_store):
     store = make_store()
     frames = random_frames(SHAPE, 13, "uint16")

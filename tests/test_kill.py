@@ -1,4 +1,4 @@
-"""SIGKILL at random moments leaves a store that opens, holding every flushed frame, with no torn zarr.json."""
+"""SIGKILL at random moments: the store opens, holds every flushed frame, and no zarr.json is torn."""
 
 from __future__ import annotations
 

@@ -21,7 +21,9 @@ HERE = Path(__file__).parent
 def test_rss_growth_is_bounded_while_streaming_2_gib(tmp_path, in_flight):
     out = subprocess.run(
         [sys.executable, str(HERE / "memory_child.py"), str(tmp_path / "s.zarr"), str(in_flight)],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     report = json.loads(out)
     print(report)

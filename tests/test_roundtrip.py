@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import tensorstore as ts
 import zarr
-from helpers import dims_from, expected_array, random_frames, read, stream
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import zarr_stream as zs
+from helpers import dims_from, expected_array, random_frames, read, stream
 from zarr_stream.settings import SUPPORTED_DTYPES
 
 # (shape, chunks, shard counts, frames): ragged chunks and shards in every dimension.
@@ -169,7 +169,11 @@ def test_fill_value_chunks_and_shards_are_not_stored(tmp_path):
     frames = np.zeros((6, 16, 16), "uint16")
     frames[2:4, :8, :8] = 7  # only chunk (1, 0, 0) holds data
     stream(tmp_path / "s.zarr", array, frames)
-    shards = sorted(p.relative_to(tmp_path / "s.zarr/raw").as_posix() for p in (tmp_path / "s.zarr/raw/c").rglob("*") if p.is_file())
+    shards = sorted(
+        p.relative_to(tmp_path / "s.zarr/raw").as_posix()
+        for p in (tmp_path / "s.zarr/raw/c").rglob("*")
+        if p.is_file()
+    )
     assert shards == ["c/1/0/0"]
     np.testing.assert_array_equal(read(tmp_path / "s.zarr", "raw"), frames)
     raw = (tmp_path / "s.zarr/raw/c/1/0/0").read_bytes()
@@ -181,7 +185,9 @@ def test_fill_value_chunks_and_shards_are_not_stored(tmp_path):
 @pytest.mark.parametrize("name", ["3d", "4d", "2d"])
 def test_dask_and_tensorstore_read_the_same(tmp_path, name):
     shape, chunks, shards, n = LAYOUTS[name]
-    array = array_settings(shape, chunks, shards, compression=zs.Compression(codec="zstd", shuffle="bitshuffle"))
+    array = array_settings(
+        shape, chunks, shards, compression=zs.Compression(codec="zstd", shuffle="bitshuffle")
+    )
     frames = random_frames(shape, n, "uint16")
     stream(tmp_path / "s.zarr", array, frames, block=2)
     expected = expected_array(shape, frames)
@@ -198,7 +204,7 @@ def layouts(draw):
     shape = [draw(st.sampled_from([0, 0, 5]))] + [draw(st.integers(1, 13)) for _ in range(ndim - 1)]
     chunks = [draw(st.integers(1, 6)) for _ in range(ndim)]
     shards = [draw(st.integers(1, 3)) for _ in range(ndim)]
-    per_step = int(np.prod(shape[1:ndim - (2 if ndim >= 3 else 1)]))
+    per_step = int(np.prod(shape[1 : ndim - (2 if ndim >= 3 else 1)]))
     limit = shape[0] * per_step if shape[0] else 30
     n = draw(st.integers(0, limit))
     block = draw(st.integers(1, 8))
@@ -219,5 +225,7 @@ def test_random_layouts_round_trip(tmp_path_factory, layout, dtype):
             if start in flushes:
                 s.flush()
                 got = read(path, "raw")
-                np.testing.assert_array_equal(got, expected_array(shape, frames[: start + len(frames[start : start + block])]))
+                np.testing.assert_array_equal(
+                    got, expected_array(shape, frames[: start + len(frames[start : start + block])])
+                )
     np.testing.assert_array_equal(read(path, "raw"), expected_array(shape, frames))

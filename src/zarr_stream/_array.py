@@ -217,7 +217,7 @@ class ArrayStream:
     def _set_extent(self, extent: int, durable: bool) -> None:
         with self._metadata_lock:
             if extent > self.metadata.shape[0] or durable:
-                self.metadata = self.metadata.update_shape((max(extent, self.metadata.shape[0]), *self.metadata.shape[1:]))
+                self.metadata = self.metadata.update_shape(
+                    (max(extent, self.metadata.shape[0]), *self.metadata.shape[1:])
+                )
                 self._backend.write_document(document_key(self.key), array_document(self.metadata), durable)
-
-

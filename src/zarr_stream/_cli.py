@@ -6,9 +6,11 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import zarr
 
 import zarr_stream as zs
@@ -21,9 +23,9 @@ def _stored_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def _codecs(array: zarr.Array) -> str:
-    doc = array.metadata.to_dict()
-    names = []
+def _codecs(array: zarr.Array[Any]) -> str:
+    doc: dict[str, Any] = json.loads(json.dumps(array.metadata.to_dict(), default=str))
+    names: list[str] = []
     for codec in doc.get("codecs", []):
         if codec["name"] == "sharding_indexed":
             inner = codec["configuration"]["codecs"]
@@ -36,7 +38,7 @@ def _codecs(array: zarr.Array) -> str:
     return " -> ".join(names)
 
 
-def describe_array(array: zarr.Array, stored: int | None) -> str:
+def describe_array(array: zarr.Array[Any], stored: int | None) -> str:
     raw = array.nbytes
     parts = [
         f"shape={array.shape}",
@@ -51,13 +53,12 @@ def describe_array(array: zarr.Array, stored: int | None) -> str:
     return "  ".join(parts)
 
 
-def info(store: str, out: object = None) -> None:
+def info(store: str, write: Callable[[str], None] = print) -> None:
     """Print a tree of the groups and arrays in a local store."""
-    write = print if out is None else out
     root_path = Path(store)
     node = zarr.open(store, mode="r")
 
-    def visit(node: zarr.Group | zarr.Array, name: str, depth: int) -> None:
+    def visit(node: zarr.Group | zarr.Array[Any], name: str, depth: int) -> None:
         pad = "  " * depth
         stored = _stored_bytes(root_path / node.path) if root_path.exists() else None
         if isinstance(node, zarr.Array):
@@ -120,7 +121,7 @@ def demo(out: str, frames: int, size: int, chunk_t: int) -> None:
         "seconds": round(seconds, 2),
         "mib_per_s": round(array.nbytes / MiB / seconds, 1),
     }
-    check = array[frames - 1]
+    check = np.asarray(array[frames - 1])
     if not (check == sources[(frames - 1) % len(sources)]).all():
         raise SystemExit("demo: the last frame read back differs from what was appended")
     for key, value in summary.items():
@@ -141,7 +142,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "demo":
         if args.frames < 1 or args.size < 1 or args.chunk_t < 1:
-            parser.error(f"--frames, --size and --chunk-t must be >= 1. Got {args.frames}, {args.size}, {args.chunk_t}.")
+            parser.error(
+                "--frames, --size and --chunk-t must be >= 1. "
+                f"Got {args.frames}, {args.size}, {args.chunk_t}."
+            )
         demo(args.out, args.frames, args.size, args.chunk_t)
     elif args.json:
         print(json.dumps(zarr.open(args.store, mode="r").metadata.to_dict(), indent=2, default=str))

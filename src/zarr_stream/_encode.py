@@ -40,7 +40,9 @@ class ChunkEncoder:
         self._blosc = (
             None
             if compression is None
-            else Blosc(cname=compression.codec, clevel=compression.level, shuffle=_SHUFFLE[compression.shuffle])
+            else Blosc(
+                cname=compression.codec, clevel=compression.level, shuffle=_SHUFFLE[compression.shuffle]
+            )
         )
 
     def encode(self, slab: np.ndarray, placement: ChunkPlacement) -> bytes | memoryview | None:
@@ -55,7 +57,7 @@ class ChunkEncoder:
         elif self._blosc is None:
             return chunk.tobytes()  # a copy: the slab is recycled before the shard is written
         if self._blosc is None:
-            return memoryview(chunk).cast("B")
+            return chunk.data.cast("B")
         return bytes(self._blosc.encode(np.ascontiguousarray(chunk)))
 
 

@@ -128,13 +128,15 @@ class Layout:
         ragged edge is smaller than ``chunks`` and is padded when encoded.
         """
         row, depth = divmod(slab_index, self.shard_counts[0])
-        grids = [range(ceil_div(size, chunk)) for size, chunk in zip(self.shape[1:], self.chunks[1:])]
+        grids = [
+            range(ceil_div(size, chunk)) for size, chunk in zip(self.shape[1:], self.chunks[1:], strict=True)
+        ]
         for coords in itertools.product(*grids):
-            shard_coords = (row, *(c // n for c, n in zip(coords, self.shard_counts[1:])))
-            inner = (depth, *(c % n for c, n in zip(coords, self.shard_counts[1:])))
+            shard_coords = (row, *(c // n for c, n in zip(coords, self.shard_counts[1:], strict=True)))
+            inner = (depth, *(c % n for c, n in zip(coords, self.shard_counts[1:], strict=True)))
             region = (slice(None),) + tuple(
                 slice(c * chunk, min((c + 1) * chunk, size))
-                for c, chunk, size in zip(coords, self.chunks[1:], self.shape[1:])
+                for c, chunk, size in zip(coords, self.chunks[1:], self.shape[1:], strict=True)
             )
             yield ChunkPlacement(shard_coords, int(np.ravel_multi_index(inner, self.shard_counts)), region)
 

@@ -25,8 +25,6 @@ def camera_frames(count: int, height: int, width: int, seed: int = 0) -> list[np
             sigma, peak = rng.uniform(2, 8), rng.uniform(200, 3000)
             ys = slice(max(0, int(cy - 4 * sigma)), min(height, int(cy + 4 * sigma) + 1))
             xs = slice(max(0, int(cx - 4 * sigma)), min(width, int(cx + 4 * sigma) + 1))
-            expected[ys, xs] += peak * np.exp(
-                -((y[ys] - cy) ** 2 + (x[:, xs] - cx) ** 2) / (2 * sigma**2)
-            )
+            expected[ys, xs] += peak * np.exp(-((y[ys] - cy) ** 2 + (x[:, xs] - cx) ** 2) / (2 * sigma**2))
         frames.append(rng.poisson(expected).astype(np.uint16))
     return frames

@@ -179,7 +179,7 @@ class LocalBackend(Backend):
 
     def prepare(self, overwrite: bool) -> None:
         root = self.root
-        if root.is_dir() and any(root.iterdir()) or root.exists() and not root.is_dir():
+        if (root.is_dir() and any(root.iterdir())) or (root.exists() and not root.is_dir()):
             if not overwrite:
                 raise StoreExistsError(
                     f"the store path must be empty unless overwrite=True. Got {str(root)!r}, which is not."
@@ -292,7 +292,7 @@ def open_backend(store: object) -> Backend:
     if type(store).__module__.split(".")[0] == "obstore":
         from zarr.storage import ObjectStore
 
-        return StoreBackend(ObjectStore(store))  # type: ignore[arg-type]
+        return StoreBackend(ObjectStore(store))  # type: ignore[type-var]
     if isinstance(store, (str, os.PathLike)):
         path = os.fspath(store)
         if isinstance(path, bytes):

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from zarr_stream.config import encode_threads, slabs_in_flight
 from zarr_stream._array import ArrayStream
+from zarr_stream.config import encode_threads, slabs_in_flight
 from zarr_stream.errors import (
     CapacityError,
     FrameDtypeError,
@@ -91,7 +91,8 @@ class ZarrStream:
         frame_shape = layout.frame_shape
         if frames.shape[frames.ndim - len(frame_shape) :] != frame_shape or frames.ndim < len(frame_shape):
             raise FrameError(
-                f"frames must have trailing shape {frame_shape} (array {array.key!r}). Got shape {frames.shape}."
+                f"frames must have trailing shape {frame_shape} (array {array.key!r}). "
+                f"Got shape {frames.shape}."
             )
         frames = frames.reshape(-1, *frame_shape)
         capacity = layout.capacity_frames
@@ -145,10 +146,13 @@ class ZarrStream:
         if key is None:
             if len(self._arrays) != 1:
                 raise UnknownKeyError(
-                    f"key is required when the stream has several arrays. Got None; keys are {sorted(self._arrays)}."
+                    "key is required when the stream has several arrays. "
+                    f"Got None; keys are {sorted(self._arrays)}."
                 )
             return next(iter(self._arrays.values()))
         try:
             return self._arrays[key]
         except KeyError:
-            raise UnknownKeyError(f"key must name an array of the stream {sorted(self._arrays)}. Got {key!r}.") from None
+            raise UnknownKeyError(
+                f"key must name an array of the stream {sorted(self._arrays)}. Got {key!r}."
+            ) from None
