@@ -23,7 +23,7 @@ import numpy as np
 from zarr_stream._buffer import FrameBuffer, Slab
 from zarr_stream._encode import ChunkEncoder, encode_index
 from zarr_stream._layout import ChunkPlacement, Layout
-from zarr_stream.errors import BackgroundError, SettingsError
+from zarr_stream.errors import BackgroundError, ObjectExistsError, SettingsError
 from zarr_stream.metadata import array_document, array_metadata, document_key
 from zarr_stream.settings import ArraySettings
 from zarr_stream.storage import Backend, Buffer, ShardFile
@@ -92,7 +92,9 @@ class ArrayStream:
             if error is not None and self._failure is None:
                 self._failure = error
         if self._failure is not None:
-            raise BackgroundError(
+            # a write-once conflict keeps its FileExistsError type, as the API contract says
+            kind = ObjectExistsError if isinstance(self._failure, ObjectExistsError) else BackgroundError
+            raise kind(
                 f"a background encode or write of array {self.key!r} failed: {self._failure!r}"
             ) from self._failure
 

@@ -13,6 +13,7 @@ would catch for that kind of problem::
     ├── BackgroundError      (RuntimeError)     a background encode or write failed (cause chained)
     ├── StoreExistsError     (FileExistsError)  non-empty store path with overwrite=False
     └── ObjectExistsError    (FileExistsError)  a write-once data object already exists
+                                                (raised on the next call, like BackgroundError)
 """
 
 from __future__ import annotations
