@@ -65,6 +65,18 @@ def docs(session: nox.Session) -> None:
     session.run("mkdocs", "build", "--strict", "--site-dir", "site")
 
 
+@nox.session
+@nox.parametrize(
+    ("python", "zarr_spec"),
+    [(interpreter("3.11"), "zarr>=3.1,<3.2"), (interpreter("3.13"), "zarr>=3.1")],
+    ids=["oldest", "newest"],
+)
+def bench(session: nox.Session, zarr_spec: str) -> None:
+    """zarr-stream bench --compare: acquire-zarr, tensorstore and zarr-python (options after --)."""
+    session.install("-e", ".[bench]", zarr_spec)
+    session.run("zarr-stream", "bench", *(session.posargs or ["--compare"]))
+
+
 @nox.session(python=interpreter("3.11"))
 def demo(session: nox.Session) -> None:
     """Stream synthetic camera frames to ./demo.zarr and summarise the result."""

@@ -14,6 +14,7 @@ import numpy as np
 import zarr
 
 import zarr_stream as zs
+from zarr_stream import _bench
 from zarr_stream._synthetic import camera_frames
 
 MiB = 2**20
@@ -136,6 +137,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_demo.add_argument("--frames", type=int, default=128, help="frames to stream (default 128)")
     p_demo.add_argument("--size", type=int, default=2048, help="frame height and width (default 2048)")
     p_demo.add_argument("--chunk-t", type=int, default=32, help="frames per chunk (default 32)")
+    p_bench = sub.add_parser(
+        "bench", help="measure throughput, append latency and peak RSS; --compare runs the peers too"
+    )
+    _bench.add_arguments(p_bench)
     p_info = sub.add_parser("info", help="print the groups and arrays of a store")
     p_info.add_argument("store")
     p_info.add_argument("--json", action="store_true", help="print the root zarr.json instead")
@@ -147,6 +152,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"Got {args.frames}, {args.size}, {args.chunk_t}."
             )
         demo(args.out, args.frames, args.size, args.chunk_t)
+    elif args.command == "bench":
+        return _bench.run_bench(args)
     elif args.json:
         print(json.dumps(zarr.open(args.store, mode="r").metadata.to_dict(), indent=2, default=str))
     else:

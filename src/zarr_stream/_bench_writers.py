@@ -1,0 +1,231 @@
+"""Writers the benchmark drives: zarr-stream itself and its peers, behind one small interface.
+
+Each writer takes frames one at a time (``append``) and finishes in ``close``. Peers
+are optional: acquire-zarr, tensorstore (whole slabs, two writes in flight) and
+zarr-python (resize, then a shard-aligned setitem per slab).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+import zarr_stream as zs
+from zarr_stream.settings import Codec, Shuffle
+
+__all__ = ["WRITERS", "Workload", "Writer"]
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """A stream of ``frames`` frames of ``size`` x ``size`` uint16 into one 3-D t/y/x array."""
+
+    name: str
+    chunks: tuple[int, int, int]
+    shard_counts: tuple[int, int, int]
+    codec: Codec | None  # None: raw bytes
+    level: int = 1
+    shuffle: Shuffle = "shuffle"
+    data: str = "camera"  # "camera" or "random"
+    frames: int = 256
+    size: int = 2048
+
+    @property
+    def frame_bytes(self) -> int:
+        return self.size * self.size * 2
+
+    @property
+    def shard_shape(self) -> tuple[int, ...]:
+        return tuple(c * n for c, n in zip(self.chunks, self.shard_counts, strict=True))
+
+
+class Writer(Protocol):
+    def append(self, frame: np.ndarray) -> None: ...
+    def close(self) -> None: ...
+
+
+class ZarrStreamWriter:
+    def __init__(self, workload: Workload, path: Path) -> None:
+        names = ("t", "y", "x")
+        sizes = (0, workload.size, workload.size)
+        dims = [
+            zs.Dimension(n, kind="time" if n == "t" else "space", size=s, chunk=c, shard=k)
+            for n, s, c, k in zip(names, sizes, workload.chunks, workload.shard_counts, strict=True)
+        ]
+        compression = (
+            None
+            if workload.codec is None
+            else zs.Compression(codec=workload.codec, level=workload.level, shuffle=workload.shuffle)
+        )
+        settings = zs.StreamSettings(
+            store=path,
+            overwrite=True,
+            arrays=[zs.ArraySettings(key="raw", dtype="uint16", dimensions=dims, compression=compression)],
+        )
+        self._stream = zs.ZarrStream(settings)
+
+    def append(self, frame: np.ndarray) -> None:
+        self._stream.append(frame)
+
+    def close(self) -> None:
+        self._stream.close()
+
+
+class AcquireZarrWriter:
+    def __init__(self, workload: Workload, path: Path) -> None:
+        import acquire_zarr as az
+
+        shutil.rmtree(path, ignore_errors=True)
+        compression = None
+        if workload.codec is not None:
+            codec = {"zstd": az.CompressionCodec.BLOSC_ZSTD, "lz4": az.CompressionCodec.BLOSC_LZ4}[
+                workload.codec
+            ]
+            shuffle = {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}[workload.shuffle]
+            compression = az.CompressionSettings(
+                compressor=az.Compressor.BLOSC1, codec=codec, level=workload.level, shuffle=shuffle
+            )
+        sizes = (0, workload.size, workload.size)
+        kinds = (az.DimensionType.TIME, az.DimensionType.SPACE, az.DimensionType.SPACE)
+        dims = [
+            az.Dimension(name=n, kind=k, array_size_px=s, chunk_size_px=c, shard_size_chunks=sc)
+            for n, k, s, c, sc in zip(
+                ("t", "y", "x"), kinds, sizes, workload.chunks, workload.shard_counts, strict=True
+            )
+        ]
+        array = az.ArraySettings(output_key="raw", dimensions=dims, data_type=az.DataType.UINT16)
+        if compression is not None:
+            array.compression = compression
+        settings = az.StreamSettings()
+        settings.store_path = str(path)
+        settings.arrays = [array]
+        self._stream = az.ZarrStream(settings)
+
+    def append(self, frame: np.ndarray) -> None:
+        self._stream.append(frame)
+
+    def close(self) -> None:
+        self._stream.close()
+
+
+def _zarr_codec_json(workload: Workload) -> list[dict[str, Any]]:
+    inner: list[dict[str, Any]] = [{"name": "bytes", "configuration": {"endian": "little"}}]
+    if workload.codec is not None:
+        inner.append({
+            "name": "blosc",
+            "configuration": {
+                "cname": workload.codec, "clevel": workload.level, "shuffle": workload.shuffle,
+                "typesize": 2, "blocksize": 0,
+            },
+        })  # fmt: skip
+    return [{
+        "name": "sharding_indexed",
+        "configuration": {
+            "chunk_shape": list(workload.chunks),
+            "codecs": inner,
+            "index_codecs": [{"name": "bytes", "configuration": {"endian": "little"}}, {"name": "crc32c"}],
+            "index_location": "end",
+        },
+    }]  # fmt: skip
+
+
+class _SlabWriter:
+    """Buffers frames into slabs (one chunk deep) and hands each full slab to ``write_slab``."""
+
+    def __init__(self, workload: Workload) -> None:
+        self.workload = workload
+        self._slab = np.empty((workload.chunks[0], workload.size, workload.size), np.uint16)
+        self._filled = 0
+        self.written = 0  # frames handed over
+
+    def append(self, frame: np.ndarray) -> None:
+        self._slab[self._filled] = frame
+        self._filled += 1
+        if self._filled == len(self._slab):
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        if self._filled:
+            self.write_slab(self.written, self._slab[: self._filled])
+            self.written += self._filled
+            self._slab = np.empty_like(self._slab)
+            self._filled = 0
+
+    def write_slab(self, start: int, slab: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self._hand_over()
+
+
+class TensorstoreWriter(_SlabWriter):
+    def __init__(self, workload: Workload, path: Path) -> None:
+        import tensorstore as ts
+
+        super().__init__(workload)
+        spec = {
+            "driver": "zarr3",
+            "kvstore": {"driver": "file", "path": str(path / "raw")},
+            "metadata": {
+                "shape": [0, workload.size, workload.size],
+                "data_type": "uint16",
+                "chunk_grid": {
+                    "name": "regular",
+                    "configuration": {"chunk_shape": list(workload.shard_shape)},
+                },
+                "codecs": _zarr_codec_json(workload),
+                "fill_value": 0,
+                "dimension_names": ["t", "y", "x"],
+            },
+        }
+        shutil.rmtree(path, ignore_errors=True)
+        self._store = ts.open(spec, create=True, delete_existing=True).result()
+        self._writes: deque[Any] = deque()
+
+    def write_slab(self, start: int, slab: np.ndarray) -> None:
+        while len(self._writes) >= 2:  # two writes in flight
+            self._writes.popleft().result()
+        end = start + len(slab)
+        self._store = self._store.resize(exclusive_max=[end, None, None], expand_only=True).result()
+        self._writes.append(self._store[start:end].write(slab).commit)
+
+    def close(self) -> None:
+        super().close()
+        while self._writes:
+            self._writes.popleft().result()
+
+
+class ZarrPythonWriter(_SlabWriter):
+    def __init__(self, workload: Workload, path: Path) -> None:
+        import zarr
+        from zarr.codecs import BloscCodec
+
+        super().__init__(workload)
+        compressors = (
+            None
+            if workload.codec is None
+            else BloscCodec(cname=workload.codec, clevel=workload.level, shuffle=workload.shuffle)
+        )
+        self._array = zarr.create_array(
+            str(path), name="raw", shape=(0, workload.size, workload.size), dtype="uint16",
+            chunks=workload.chunks, shards=workload.shard_shape, compressors=compressors,
+            fill_value=0, dimension_names=["t", "y", "x"], overwrite=True, zarr_format=3,
+        )  # fmt: skip
+
+    def write_slab(self, start: int, slab: np.ndarray) -> None:
+        end = start + len(slab)
+        self._array.resize((end, self.workload.size, self.workload.size))
+        self._array[start:end] = slab
+
+
+WRITERS: dict[str, type[Writer]] = {
+    "zarr-stream": ZarrStreamWriter,
+    "acquire-zarr": AcquireZarrWriter,
+    "tensorstore": TensorstoreWriter,
+    "zarr-python": ZarrPythonWriter,
+}

@@ -1,0 +1,37 @@
+"""The benchmark runs end to end on a small workload; it measures, it asserts no timings."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import zarr
+
+from zarr_stream._bench import WORKLOADS, main
+from zarr_stream._bench_writers import WRITERS, Workload
+
+
+@pytest.mark.parametrize("engine", ["zarr-stream", "tensorstore", "zarr-python"])
+def test_every_writer_writes_what_it_was_given(tmp_path, engine):
+    workload = Workload("t", chunks=(4, 32, 32), shard_counts=(1, 2, 2), codec="lz4", frames=10, size=64)
+    frames = np.random.default_rng(0).integers(0, 4000, (10, 64, 64), dtype=np.uint16)
+    writer = WRITERS[engine](workload, tmp_path / "s.zarr")
+    for frame in frames:
+        writer.append(frame)
+    writer.close()
+    np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "s.zarr"), path="raw", mode="r")[...], frames)
+
+
+def test_bench_reports_medians_for_every_workload(tmp_path, capsys):
+    out = tmp_path / "medians.json"
+    argv = ["--runs", "1", "--frames", "16", "--size", "128", "--scratch", str(tmp_path), "--json", str(out)]
+    assert main(argv) == 0
+    medians = json.loads(out.read_text())
+    for workload in WORKLOADS:
+        ours = medians[f"{workload}/zarr-stream"]
+        assert ours["mib_per_s"] > 0
+        assert ours["p99_ms"] >= ours["p50_ms"] >= 0
+        assert medians[f"{workload}/ceiling"]["mib_per_s"] > 0
+    table = capsys.readouterr().out
+    assert "of ceiling" in table
