@@ -20,7 +20,9 @@ def test_every_writer_writes_what_it_was_given(tmp_path, engine):
     for frame in frames:
         writer.append(frame)
     writer.close()
-    np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "s.zarr"), path="raw", mode="r")[...], frames)
+    np.testing.assert_array_equal(
+        zarr.open_array(str(tmp_path / "s.zarr"), path="raw", mode="r")[...], frames
+    )
 
 
 def test_bench_reports_medians_for_every_workload(tmp_path, capsys):

@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zarr_stream._layout import Layout, ceil_div
+from zarr_stream._layout import Layout
 
 
 @st.composite
@@ -21,20 +21,42 @@ def layouts(draw):
 
 
 @given(layouts(), st.integers(0, 4))
-def test_slab_chunks_tile_the_slab_once_with_distinct_shard_slots(layout, slab_index):
-    covered = np.zeros(layout.slab_shape, dtype=int)
+def test_slab_chunks_cover_the_grid_once_with_distinct_shard_slots(layout, slab_index):
+    seen_cells = set()
     slots = set()
     for placement in layout.slab_chunks(slab_index):
-        covered[placement.region] += 1
         assert 0 <= placement.inner_index < layout.chunks_per_shard
         assert placement.shard_coords[0] == layout.shard_row_of_slab(slab_index)
+        assert all(0 <= g < n for g, n in zip(placement.grid_coords, layout.grid, strict=True))
+        seen_cells.add(placement.grid_coords)
         slots.add((placement.shard_coords, placement.inner_index))
-        region_shape = covered[placement.region].shape
-        assert all(0 < n <= c for n, c in zip(region_shape[1:], layout.chunks[1:], strict=True))
-    assert (covered == 1).all()
-    assert len(slots) == math.prod(
-        ceil_div(s, c) for s, c in zip(layout.shape[1:], layout.chunks[1:], strict=True)
-    )
+    assert len(seen_cells) == len(slots) == math.prod(layout.grid)
+
+
+@given(layouts())
+def test_frame_pieces_put_every_element_in_its_chunk_cell(layout):
+    """Copying numbered frames into a chunk-major slab and reading chunks back gives the array."""
+    from zarr_stream._buffer import FrameBuffer
+
+    buffer = FrameBuffer(layout, np.dtype("int64"), max_slabs=1)
+    n = layout.frames_per_slab
+    frames = np.arange(n * math.prod(layout.frame_shape), dtype="int64").reshape(n, *layout.frame_shape) + 1
+    full = []
+    buffer.write(frames, full.append, lambda: None)
+    (slab,) = full
+    # rebuild the slab in array order from its chunks
+    padded = [g * c for g, c in zip(layout.grid, layout.chunks[1:], strict=True)]
+    rebuilt = np.zeros((layout.chunks[0], *padded), dtype="int64")
+    for placement in layout.slab_chunks(0):
+        region = (slice(None),) + tuple(
+            slice(g * c, (g + 1) * c) for g, c in zip(placement.grid_coords, layout.chunks[1:], strict=True)
+        )
+        rebuilt[region] = slab.data[placement.grid_coords]
+    valid = rebuilt[(slice(None), *(slice(0, s) for s in layout.shape[1:]))]
+    np.testing.assert_array_equal(valid.reshape(n, *layout.frame_shape), frames)
+    outside = rebuilt.copy()
+    outside[(slice(None), *(slice(0, s) for s in layout.shape[1:]))] = 0
+    assert not outside.any()  # ragged-edge cells hold the fill value
 
 
 @given(layouts(), st.integers(0, 40))

@@ -59,7 +59,7 @@ class ArrayStream:
         self._prefix = f"{self.key}/" if self.key else ""
         self._backend = backend
         self._pool = pool
-        self._encoder = ChunkEncoder(self.layout.chunks, self.dtype, settings.compression)
+        self._encoder = ChunkEncoder(self.dtype, settings.compression)
         self._buffer = FrameBuffer(self.layout, self.dtype, slabs_in_flight + 1)
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="zarr-stream-writer")
         self._pending: deque[Future[None]] = deque()

@@ -1,6 +1,11 @@
 """Frames into slabs: the per-array frame buffer. No I/O.
 
 A slab is one chunk deep along the append dimension (see :mod:`zarr_stream._layout`).
+It is stored *chunk-major*: ``slab.data[grid_coords]`` is one whole chunk, contiguous,
+so each frame is copied exactly once, into the layout its chunks are encoded from,
+and encoders and writers read chunks without copying them again. Cells past a ragged
+edge are zero (the fill value) from allocation on and are never written.
+
 Slab memory is recycled: a slab handed to the encoder comes back through
 :meth:`FrameBuffer.release`, and at most ``max_slabs`` are ever allocated, so
 ``append`` blocks (backpressure) instead of growing memory without bound.
@@ -14,26 +19,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from zarr_stream._layout import Layout
+from zarr_stream._layout import Layout, frame_pieces
 
 __all__ = ["FrameBuffer", "Slab"]
 
 
 @dataclass(slots=True)
 class Slab:
-    """One slab of frames: ``data`` has the layout's slab shape; ``filled`` frames are valid."""
+    """One slab: ``data`` has the layout's chunk-major buffer shape; ``filled`` frames are valid."""
 
     data: np.ndarray
     index: int
     filled: int = 0
-
-    @property
-    def frames(self) -> np.ndarray:
-        """The slab as a stack of frames (a view)."""
-        return self.data.reshape(-1, *self.data.shape[-self._frame_ndim() :])
-
-    def _frame_ndim(self) -> int:
-        return 2 if self.data.ndim >= 3 else 1
 
 
 class FrameBuffer:
@@ -58,6 +55,11 @@ class FrameBuffer:
         self._current: Slab | None = None
         self._next_index = 0
         self.frames = 0  # frames accepted so far
+        fnd = layout.frame_ndim
+        self._pieces = frame_pieces(layout.frame_shape, layout.chunks[layout.ndim - fnd :])
+        # (frames, g0, c0, g1, c1) -> (g0, g1, frames, c0, c1): the buffer's view of a frame run
+        self._perm = (*(1 + 2 * j for j in range(fnd)), 0, *(2 + 2 * j for j in range(fnd)))
+        self._fnd = fnd
 
     def write(
         self,
@@ -74,7 +76,7 @@ class FrameBuffer:
                 self._next_index += 1
             slab = self._current
             take = min(len(frames) - position, per_slab - slab.filled)
-            slab.frames[slab.filled : slab.filled + take] = frames[position : position + take]
+            self._copy(slab.data, slab.filled, frames[position : position + take])
             slab.filled += take
             position += take
             self.frames += take
@@ -83,19 +85,38 @@ class FrameBuffer:
                 on_full(slab)
 
     def partial(self) -> Slab | None:
-        """The filling slab, if it holds frames, with its unfilled tail set to the fill value.
+        """The filling slab, if it holds frames, with its unfilled frames set to the fill value.
 
         The slab stays the filling one: later frames go on filling it.
         """
         slab = self._current
         if slab is None or slab.filled == 0:
             return None
-        slab.frames[slab.filled :] = 0
+        self._copy(slab.data, slab.filled, None, count=self._layout.frames_per_slab - slab.filled)
         return slab
 
     def release(self, data: np.ndarray) -> None:
-        """Return a slab's memory once its chunks are encoded."""
+        """Return a slab's memory once its chunks are encoded and written."""
         self._free.put(data)
+
+    def _copy(self, data: np.ndarray, first: int, frames: np.ndarray | None, count: int = 0) -> None:
+        """Copy ``frames`` (or zeros, ``count`` of them) to frame positions ``first, first + 1, ...``."""
+        count = len(frames) if frames is not None else count
+        if self._layout.frames_per_step == 1:  # consecutive frames are consecutive depths: one run
+            runs = [(first, 0, count)]
+        else:
+            runs = [(first + j, j, 1) for j in range(count)]
+        whole = (slice(None),) * self._fnd
+        for position, offset, length in runs:
+            grid, t, inner = self._layout.frame_position(position)
+            index: tuple[int | slice, ...] = (*grid, *whole, slice(t, t + length), *inner, *whole)
+            view = data[index]
+            for piece in self._pieces:
+                if frames is None:
+                    view[piece.target] = 0
+                else:
+                    source = frames[(slice(offset, offset + length), *piece.source)]
+                    view[piece.target] = source.reshape(length, *piece.split).transpose(self._perm)
 
     def _acquire(self, check: Callable[[], None]) -> np.ndarray:
         try:
@@ -104,7 +125,7 @@ class FrameBuffer:
             pass
         if self._allocated < self._max_slabs:
             self._allocated += 1
-            return np.empty(self._layout.slab_shape, dtype=self._dtype)
+            return np.zeros(self._layout.buffer_shape, dtype=self._dtype)
         while True:
             check()
             try:

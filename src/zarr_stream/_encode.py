@@ -20,22 +20,20 @@ _SHUFFLE = {"noshuffle": Blosc.NOSHUFFLE, "shuffle": Blosc.SHUFFLE, "bitshuffle"
 
 
 class ChunkEncoder:
-    """Cuts one chunk out of a slab, pads it at ragged edges, and compresses it.
+    """Encodes one chunk of a chunk-major slab: raw bytes, or Blosc-compressed.
 
     Examples
     --------
     >>> import numpy as np
     >>> from zarr_stream._layout import Layout
     >>> lay = Layout(shape=(0, 5), chunks=(2, 4), shard_counts=(1, 2))
-    >>> enc = ChunkEncoder((2, 4), np.dtype("<u2"), None)
-    >>> slab = np.arange(10, dtype="<u2").reshape(2, 5)
+    >>> enc = ChunkEncoder(np.dtype("<u2"), None)
+    >>> slab = np.ones(lay.buffer_shape, dtype="<u2")
     >>> [len(enc.encode(slab, p) or b"") for p in lay.slab_chunks(0)]
     [16, 16]
     """
 
-    def __init__(self, chunk_shape: tuple[int, ...], dtype: np.dtype, compression: Compression | None):
-        self._chunk_shape = chunk_shape
-        self._dtype = dtype
+    def __init__(self, dtype: np.dtype, compression: Compression | None):
         self._bits = np.dtype(f"<u{dtype.itemsize}")  # compare bit patterns with the fill value 0
         self._blosc = (
             None
@@ -46,19 +44,17 @@ class ChunkEncoder:
         )
 
     def encode(self, slab: np.ndarray, placement: ChunkPlacement) -> bytes | memoryview | None:
-        """Encoded bytes of one chunk, or None when every element equals the fill value."""
-        chunk = slab[placement.region]
+        """Encoded bytes of one chunk, or None when every element equals the fill value.
+
+        Without compression this is a view of the slab, valid until the slab is recycled.
+        """
+        chunk = slab[placement.grid_coords]  # whole and contiguous: the slab is chunk-major
         if not chunk.view(self._bits).any():
             return None
-        if chunk.shape != self._chunk_shape:
-            padded = np.zeros(self._chunk_shape, dtype=self._dtype)
-            padded[tuple(slice(0, n) for n in chunk.shape)] = chunk
-            chunk = padded
-        elif self._blosc is None:
-            return chunk.tobytes()  # a copy: the slab is recycled before the shard is written
         if self._blosc is None:
-            return chunk.data.cast("B")
-        return bytes(self._blosc.encode(np.ascontiguousarray(chunk)))
+            view: memoryview = chunk.data.cast("B")
+            return view
+        return bytes(self._blosc.encode(chunk))
 
 
 def encode_index(index: np.ndarray) -> bytes:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ChunkPlacement", "Layout", "ceil_div"]
+__all__ = ["ChunkPlacement", "FramePiece", "Layout", "ceil_div", "frame_pieces"]
 
 #: Offset and length of an inner chunk that is not stored (sharding spec).
 EMPTY_ENTRY = np.uint64(2**64 - 1)
@@ -39,11 +39,49 @@ def ceil_div(a: int, b: int) -> int:
 
 @dataclass(frozen=True, slots=True)
 class ChunkPlacement:
-    """Where one chunk of a slab goes: its shard, its slot in the shard, its region in the slab."""
+    """Where one chunk of a slab goes: its shard, its slot in the shard, its grid cell in the slab buffer."""
 
     shard_coords: tuple[int, ...]
     inner_index: int
-    region: tuple[slice, ...]
+    grid_coords: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FramePiece:
+    """One rectangular piece of a frame and where it lands in a chunk-major slab buffer.
+
+    ``source`` slices the frame; reshaped to ``split`` (grid, chunk) pairs per frame axis and
+    transposed, it is assigned to ``target`` of the frame's view of the buffer, whose axes are
+    ``(*frame grid, frames, *frame chunk)``.
+    """
+
+    source: tuple[slice, ...]
+    split: tuple[int, ...]
+    target: tuple[slice, ...]
+
+
+def frame_pieces(frame_shape: tuple[int, ...], frame_chunks: tuple[int, ...]) -> list[FramePiece]:
+    """Cut a frame into the pieces that map onto whole-chunk views: full chunks and ragged edges.
+
+    >>> [p.split for p in frame_pieces((10, 8), (4, 8))]
+    [(2, 4, 1, 8), (1, 2, 1, 8)]
+    """
+    per_axis = []
+    for size, chunk in zip(frame_shape, frame_chunks, strict=True):
+        full, rest = divmod(size, chunk)
+        parts = []
+        if full:
+            parts.append((slice(0, full * chunk), (full, chunk), slice(0, full), slice(0, chunk)))
+        if rest:
+            parts.append((slice(full * chunk, size), (1, rest), slice(full, full + 1), slice(0, rest)))
+        per_axis.append(parts)
+    pieces = []
+    for combo in itertools.product(*per_axis):
+        source = tuple(part[0] for part in combo)
+        split = tuple(n for part in combo for n in part[1])
+        target = (*(part[2] for part in combo), slice(None), *(part[3] for part in combo))
+        pieces.append(FramePiece(source, split, target))
+    return pieces
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,24 +159,39 @@ class Layout:
         end = (row + 1) * self.shard_shape[0]
         return min(end, self.shape[0]) if self.shape[0] else end
 
-    def slab_chunks(self, slab_index: int) -> Iterator[ChunkPlacement]:
-        """Every chunk of slab ``slab_index``, in the order of their shard slots.
+    @property
+    def grid(self) -> tuple[int, ...]:
+        """Chunks along each dimension but the append dimension."""
+        return tuple(ceil_div(s, c) for s, c in zip(self.shape[1:], self.chunks[1:], strict=True))
 
-        Regions are relative to the slab and clipped to the array; a chunk at a
-        ragged edge is smaller than ``chunks`` and is padded when encoded.
+    @property
+    def buffer_shape(self) -> tuple[int, ...]:
+        """Chunk-major slab buffer: ``buffer[grid_coords]`` is one whole, contiguous chunk.
+
+        Axes are ``(*grid, chunks[0], *chunks[1:])``; cells past a ragged edge stay at the fill value.
         """
+        return (*self.grid, *self.chunks)
+
+    def frame_position(self, frame_in_slab: int) -> tuple[tuple[int, ...], int, tuple[int, ...]]:
+        """Grid cell, depth in the chunk, and offset in the chunk of the non-frame middle dimensions.
+
+        Returns ``(mid_grid, t, mid_inner)`` for the ``frame_in_slab``-th frame of a slab.
+        """
+        t, rest = divmod(frame_in_slab, self.frames_per_step)
+        mids = self.shape[1 : self.ndim - self.frame_ndim]
+        coords = np.unravel_index(rest, mids) if mids else ()
+        mid_chunks = self.chunks[1 : self.ndim - self.frame_ndim]
+        grid = tuple(int(c) // n for c, n in zip(coords, mid_chunks, strict=True))
+        inner = tuple(int(c) % n for c, n in zip(coords, mid_chunks, strict=True))
+        return grid, t, inner
+
+    def slab_chunks(self, slab_index: int) -> Iterator[ChunkPlacement]:
+        """Every chunk of slab ``slab_index``, in the order of their shard slots."""
         row, depth = divmod(slab_index, self.shard_counts[0])
-        grids = [
-            range(ceil_div(size, chunk)) for size, chunk in zip(self.shape[1:], self.chunks[1:], strict=True)
-        ]
-        for coords in itertools.product(*grids):
+        for coords in itertools.product(*(range(n) for n in self.grid)):
             shard_coords = (row, *(c // n for c, n in zip(coords, self.shard_counts[1:], strict=True)))
             inner = (depth, *(c % n for c, n in zip(coords, self.shard_counts[1:], strict=True)))
-            region = (slice(None),) + tuple(
-                slice(c * chunk, min((c + 1) * chunk, size))
-                for c, chunk, size in zip(coords, self.chunks[1:], self.shape[1:], strict=True)
-            )
-            yield ChunkPlacement(shard_coords, int(np.ravel_multi_index(inner, self.shard_counts)), region)
+            yield ChunkPlacement(shard_coords, int(np.ravel_multi_index(inner, self.shard_counts)), coords)
 
     def shard_key(self, shard_coords: tuple[int, ...]) -> str:
         """Key of a shard relative to its array, with zarr's default ``/`` chunk key encoding."""

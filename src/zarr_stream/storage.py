@@ -233,7 +233,7 @@ class _StoreShardFile(ShardFile):
         self._parts: list[Buffer] = []
 
     def append(self, data: Buffer) -> None:
-        self._parts.append(data)
+        self._parts.append(bytes(data))  # a copy: raw chunks are views of a slab that is recycled
         self.size += memoryview(data).nbytes
 
     def publish_snapshot(self, tail: Sequence[Buffer], replace: bool) -> None:
