@@ -21,6 +21,7 @@ import os
 import shutil
 import uuid
 from abc import ABC, abstractmethod
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -82,6 +83,9 @@ class Backend(ABC):
     @abstractmethod
     def sync(self) -> None:
         """Make every shard published so far durable."""
+
+    def close(self) -> None:  # noqa: B027 - most backends hold nothing to release
+        """Release background resources; the backend is not used afterwards."""
 
 
 # --- local disk ---------------------------------------------------------------------------
@@ -175,7 +179,11 @@ class LocalBackend(Backend):
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._unsynced: set[Path] = set()
+        # Published shards are fsynced in the background as they land, so the disk absorbs them
+        # while encoding goes on and flush()/close() only wait for the last few.
+        self._syncer = ThreadPoolExecutor(1, thread_name_prefix="zarr-stream-fsync")
+        self._syncing: list[Future[None]] = []
+        self._unsynced_dirs: set[Path] = set()
 
     def prepare(self, overwrite: bool) -> None:
         root = self.root
@@ -195,7 +203,8 @@ class LocalBackend(Backend):
         return path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.partial")
 
     def mark_unsynced(self, path: Path) -> None:
-        self._unsynced.add(path)
+        self._syncing.append(self._syncer.submit(_fsync_path, path))
+        self._unsynced_dirs.add(path.parent)
 
     def open_shard(self, key: str) -> ShardFile:
         return _LocalShardFile(self, self.root / key)
@@ -215,11 +224,15 @@ class LocalBackend(Backend):
             _fsync_path(path.parent)
 
     def sync(self) -> None:
-        paths, self._unsynced = self._unsynced, set()
-        for path in paths:
-            _fsync_path(path)
-        for directory in {path.parent for path in paths}:
+        syncing, self._syncing = self._syncing, []
+        directories, self._unsynced_dirs = self._unsynced_dirs, set()
+        for future in syncing:
+            future.result()
+        for directory in directories:
             _fsync_path(directory)
+
+    def close(self) -> None:
+        self._syncer.shutdown(wait=True)
 
 
 # --- any zarr Store -------------------------------------------------------------------------

@@ -53,7 +53,7 @@ class ZarrStream:
             raise SettingsError(f"settings must be a StreamSettings. Got {settings!r}.")
         self.settings = settings
         self._closed = False
-        backend = open_backend(settings.store)
+        self._backend = backend = open_backend(settings.store)
         in_flight = slabs_in_flight()
         self._pool = ThreadPoolExecutor(encode_threads(), thread_name_prefix="zarr-stream-encode")
         self._arrays = {a.key: ArrayStream(a, backend, self._pool, in_flight) for a in settings.arrays}
@@ -61,6 +61,7 @@ class ZarrStream:
             backend.prepare(settings.overwrite)
         except BaseException:
             self._pool.shutdown()
+            self._backend.close()
             raise
         for key in group_keys(self._arrays):
             backend.write_document(document_key(key), group_document(), durable=False)
@@ -126,6 +127,7 @@ class ZarrStream:
             except BaseException as error:  # close every array, then report the first failure
                 errors.append(error)
         self._pool.shutdown(wait=True)
+        self._backend.close()
         if errors:
             raise errors[0]
 
