@@ -126,3 +126,28 @@ def test_a_shard_someone_else_wrote_is_never_overwritten_in_a_zarr_store():
     assert isinstance(info.value.__cause__, zs.ObjectExistsError)
     got = zarr.core.sync.sync(store.get("raw/c/1/0/0", zarr.core.buffer.default_buffer_prototype()))
     assert got.to_bytes() == b"theirs"
+
+
+@pytest.mark.parametrize("durable", [True, False])
+def test_fsync_config(tmp_path, monkeypatch, durable):
+    import os
+
+    calls = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (calls.append(fd), real(fd))[1])
+    frames = random_frames(SHAPE, 9, "uint16") + 1
+    with zs.config.set({"fsync": durable}), zs.ZarrStream(settings(tmp_path / "s.zarr")) as stream:
+        stream.append(frames[:5])
+        stream.flush()
+        stream.append(frames[5:])
+    assert bool(calls) is durable
+    np.testing.assert_array_equal(read(tmp_path / "s.zarr", "raw"), frames)
+
+
+def test_fsync_config_must_be_a_boolean(tmp_path):
+    with (
+        zs.config.set({"fsync": "sometimes"}),
+        pytest.raises(zs.SettingsError, match="'fsync' must be true or false"),
+    ):
+        zs.ZarrStream(settings(tmp_path / "s.zarr"))
+    assert not (tmp_path / "s.zarr").exists()

@@ -30,7 +30,8 @@ from zarr_stream.storage import Backend, Buffer, ShardFile
 
 __all__ = ["ArrayStream"]
 
-EncodedChunks = deque[tuple[ChunkPlacement, "Future[Buffer | None]"]]
+EncodedBatch = list[tuple[ChunkPlacement, "Buffer | None"]]
+EncodedChunks = deque["Future[EncodedBatch]"]
 
 
 @dataclass(slots=True)
@@ -46,7 +47,9 @@ class _Shard:
 class ArrayStream:
     """Streams frames into one array. Not thread-safe: one caller thread at a time."""
 
-    def __init__(self, settings: ArraySettings, backend: Backend, pool: Executor, slabs_in_flight: int):
+    def __init__(
+        self, settings: ArraySettings, backend: Backend, pool: Executor, slabs_in_flight: int, batches: int
+    ):
         dims = settings.dimensions
         self.key = settings.key
         self.dtype: np.dtype = np.dtype(settings.dtype)
@@ -67,6 +70,9 @@ class ArrayStream:
         self._metadata_lock = threading.Lock()
         self._failure: BaseException | None = None
         self._flushed_frames = -1
+        self._batches = batches  # encode tasks per slab: a few per thread, not one per chunk
+        # Chunk placements of a slab at each depth of a shard row (row 0; the row is added on use).
+        self._placements = [list(self.layout.slab_chunks(d)) for d in range(self.layout.shard_counts[0])]
 
     @property
     def frames(self) -> int:
@@ -106,12 +112,12 @@ class ArrayStream:
         slab = self._buffer.partial()
         tails: dict[tuple[int, ...], list[tuple[int, Buffer]]] = {}
         if slab is not None:
-            encoded = self._encode(slab)
-            wait([future for _, future in encoded])
-            for placement, future in encoded:
-                data = future.result()
-                if data is not None:
-                    tails.setdefault(placement.shard_coords, []).append((placement.inner_index, data))
+            row = self.layout.shard_row_of_slab(slab.index)
+            for batch in self._encode(slab):
+                for placement, data in batch.result():
+                    if data is not None:
+                        coords = (row, *placement.shard_coords[1:])
+                        tails.setdefault(coords, []).append((placement.inner_index, data))
             for coords in tails:
                 self._shard(coords)
         for coords, shard in self._row.items():
@@ -146,10 +152,15 @@ class ArrayStream:
         self.check()
 
     def _encode(self, slab: Slab) -> EncodedChunks:
+        placements = self._placements[slab.index % self.layout.shard_counts[0]]
+        size = -(-len(placements) // self._batches)
         return deque(
-            (placement, self._pool.submit(self._encoder.encode, slab.data, placement))
-            for placement in self.layout.slab_chunks(slab.index)
+            self._pool.submit(self._encode_batch, slab.data, placements[start : start + size])
+            for start in range(0, len(placements), size)
         )
+
+    def _encode_batch(self, data: np.ndarray, placements: list[ChunkPlacement]) -> EncodedBatch:
+        return [(placement, self._encoder.encode(data, placement)) for placement in placements]
 
     def _dispatch(self, slab: Slab) -> None:
         self._pending.append(self._writer.submit(self._write_slab, slab, self._encode(slab)))
@@ -157,24 +168,25 @@ class ArrayStream:
     # --- writer thread ---------------------------------------------------------------------
 
     def _write_slab(self, slab: Slab, encoded: EncodedChunks) -> None:
-        pending = encoded  # consumed in place: each encoded chunk is dropped once written
+        pending = encoded  # consumed in place: each batch is dropped once written
+        row = self.layout.shard_row_of_slab(slab.index)
         try:
             if self._failure is not None:
                 return  # an earlier slab failed: write nothing after the gap
             while pending:
-                placement, future = pending.popleft()
-                data = future.result()
-                if data is not None:
-                    shard = self._shard(placement.shard_coords)
-                    shard.index[placement.inner_index] = (shard.file.size, memoryview(data).nbytes)
-                    shard.file.append(data)
-                    shard.chunks += 1
-                del data, future
+                batch = pending.popleft().result()
+                for placement, data in batch:
+                    if data is not None:
+                        shard = self._shard((row, *placement.shard_coords[1:]))
+                        shard.index[placement.inner_index] = (shard.file.size, memoryview(data).nbytes)
+                        shard.file.append(data)
+                        shard.chunks += 1
+                del batch
         except BaseException as error:
             self._failure = error
             raise
         finally:
-            wait([future for _, future in pending])
+            wait(pending)
             self._buffer.release(slab.data)
         if self.layout.completes_shard_row(slab.index):
             self._finish_row(self.layout.shard_row_of_slab(slab.index))

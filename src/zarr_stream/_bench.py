@@ -178,7 +178,7 @@ def available_peers() -> list[str]:
 
 def bench(args: argparse.Namespace) -> dict[str, Any]:
     workloads = list(WORKLOADS) if args.workload == "all" else [args.workload]
-    engines = ["zarr-stream", *(available_peers() if args.compare else []), "ceiling"]
+    engines = ["zarr-stream", "zarr-stream-nofsync", *(available_peers() if args.compare else []), "ceiling"]
     runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="zarr-stream-bench-", dir=args.scratch) as tmp:
         for run in range(args.runs):
@@ -198,28 +198,28 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def report(medians: dict[str, dict[str, float]], workloads: list[str], engines: list[str]) -> None:
-    print(f"\n{'workload':<8} {'engine':<12} {'MiB/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'RSS+ MiB':>9}  ratio")
+    """Print the medians, with zarr-stream's ratio to each peer (fsync on, and off) and to the ceiling."""
+    print(f"\n{'workload':<8} {'engine':<19} {'MiB/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'RSS+ MiB':>9}  ratio")
     for w in workloads:
         ours = medians.get(f"{w}/zarr-stream", {}).get("mib_per_s")
+        fast = medians.get(f"{w}/zarr-stream-nofsync", {}).get("mib_per_s")
         for e in engines:
             m = medians.get(f"{w}/{e}")
             if m is None:
                 continue
             ratio = ""
-            if ours and e != "zarr-stream":
-                label = "of ceiling" if e == "ceiling" else f"vs {e}"
-                value = ours / m["mib_per_s"]
-                ratio = (
-                    f"zarr-stream {value:.0%} {label}"
-                    if e == "ceiling"
-                    else f"zarr-stream {value:.2f}x {label}"
-                )
+            if ours and e == "ceiling":
+                ratio = f"zarr-stream {ours / m['mib_per_s']:.0%} of ceiling"
+            elif ours and e not in ("zarr-stream", "zarr-stream-nofsync"):
+                ratio = f"{ours / m['mib_per_s']:.2f}x vs {e}"
+                if fast:
+                    ratio += f" (nofsync {fast / m['mib_per_s']:.2f}x)"
             latency = (
                 f"{m['p50_ms']:7.2f} {m['p99_ms']:7.2f} {m['rss_growth_mib']:9.0f}"
                 if "p50_ms" in m
                 else " " * 25
             )
-            print(f"{w:<8} {e:<12} {m['mib_per_s']:7.0f} {latency}  {ratio}")
+            print(f"{w:<8} {e:<19} {m['mib_per_s']:7.0f} {latency}  {ratio}")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

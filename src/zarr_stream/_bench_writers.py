@@ -76,6 +76,14 @@ class ZarrStreamWriter:
         self._stream.close()
 
 
+class ZarrStreamNoFsyncWriter(ZarrStreamWriter):
+    """zarr-stream with ``fsync`` off: atomic but not power-loss durable, as the peers write."""
+
+    def __init__(self, workload: Workload, path: Path) -> None:
+        zs.config.set({"fsync": False})  # this process runs one writer only
+        super().__init__(workload, path)
+
+
 class AcquireZarrWriter:
     def __init__(self, workload: Workload, path: Path) -> None:
         import acquire_zarr as az
@@ -225,6 +233,7 @@ class ZarrPythonWriter(_SlabWriter):
 
 WRITERS: dict[str, type[Writer]] = {
     "zarr-stream": ZarrStreamWriter,
+    "zarr-stream-nofsync": ZarrStreamNoFsyncWriter,
     "acquire-zarr": AcquireZarrWriter,
     "tensorstore": TensorstoreWriter,
     "zarr-python": ZarrPythonWriter,

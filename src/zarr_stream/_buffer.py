@@ -6,9 +6,9 @@ so each frame is copied exactly once, into the layout its chunks are encoded fro
 and encoders and writers read chunks without copying them again. Cells past a ragged
 edge are zero (the fill value) from allocation on and are never written.
 
-Slab memory is recycled: a slab handed to the encoder comes back through
-:meth:`FrameBuffer.release`, and at most ``max_slabs`` are ever allocated, so
-``append`` blocks (backpressure) instead of growing memory without bound.
+Slab memory is allocated once, when the stream opens, and recycled: a slab handed to
+the encoder comes back through :meth:`FrameBuffer.release`. With ``max_slabs`` slabs
+and no more, ``append`` blocks (backpressure) instead of growing memory without bound.
 """
 
 from __future__ import annotations
@@ -49,9 +49,13 @@ class FrameBuffer:
     def __init__(self, layout: Layout, dtype: np.dtype, max_slabs: int) -> None:
         self._layout = layout
         self._dtype = dtype
-        self._max_slabs = max_slabs
-        self._allocated = 0
         self._free: queue.SimpleQueue[np.ndarray] = queue.SimpleQueue()
+        for _ in range(max_slabs):
+            # Allocated and written up front: the first append into fresh memory would otherwise
+            # stall on page faults (numpy asks for huge pages, zeroed 2 MiB at a time).
+            slab = np.empty(layout.buffer_shape, dtype=dtype)
+            slab.fill(0)
+            self._free.put(slab)
         self._current: Slab | None = None
         self._next_index = 0
         self.frames = 0  # frames accepted so far
@@ -119,13 +123,6 @@ class FrameBuffer:
                     view[piece.target] = source.reshape(length, *piece.split).transpose(self._perm)
 
     def _acquire(self, check: Callable[[], None]) -> np.ndarray:
-        try:
-            return self._free.get_nowait()
-        except queue.Empty:
-            pass
-        if self._allocated < self._max_slabs:
-            self._allocated += 1
-            return np.zeros(self._layout.buffer_shape, dtype=self._dtype)
         while True:
             check()
             try:

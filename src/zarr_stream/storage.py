@@ -21,8 +21,8 @@ import os
 import shutil
 import uuid
 from abc import ABC, abstractmethod
-from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Coroutine, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -153,7 +153,8 @@ class _LocalShardFile(ShardFile):
                     os.close(src)
             for part in tail:
                 _write_all(fd, part)
-            os.fsync(fd)
+            if self._backend.fsync:
+                os.fsync(fd)
         finally:
             os.close(fd)
         _commit(snapshot, self._path, replace)
@@ -177,8 +178,9 @@ class _LocalShardFile(ShardFile):
 class LocalBackend(Backend):
     """Files under a local directory; staged files sit beside their target (same filesystem)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, fsync: bool = True) -> None:
         self.root = root
+        self.fsync = fsync
         # Published shards are fsynced in the background as they land, so the disk absorbs them
         # while encoding goes on and flush()/close() only wait for the last few.
         self._syncer = ThreadPoolExecutor(1, thread_name_prefix="zarr-stream-fsync")
@@ -203,6 +205,8 @@ class LocalBackend(Backend):
         return path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.partial")
 
     def mark_unsynced(self, path: Path) -> None:
+        if not self.fsync:
+            return
         self._syncing.append(self._syncer.submit(_fsync_path, path))
         self._unsynced_dirs.add(path.parent)
 
@@ -213,6 +217,7 @@ class LocalBackend(Backend):
         path = self.root / key
         staged = self.staging_path(path)
         fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        durable = durable and self.fsync
         try:
             _write_all(fd, data)
             if durable:
@@ -295,10 +300,11 @@ class StoreBackend(Backend):
         """Every put has completed when it returns: nothing more to do."""
 
 
-def open_backend(store: object) -> Backend:
+def open_backend(store: object, fsync: bool = True) -> Backend:
     """Resolve the ``store`` setting to a backend.
 
     Accepts a local path (``str`` or ``os.PathLike``), a zarr ``Store``, or an obstore store.
+    ``fsync`` applies to local paths (see the ``fsync`` config key).
     """
     if isinstance(store, Store):
         return StoreBackend(store)
@@ -313,7 +319,7 @@ def open_backend(store: object) -> Backend:
         if "://" in path:
             scheme = path.split("://", 1)[0]
             if scheme == "file":
-                return LocalBackend(Path(path.split("://", 1)[1]).absolute())
+                return LocalBackend(Path(path.split("://", 1)[1]).absolute(), fsync)
             raise SettingsError(f"store URLs other than file:// are not supported yet. Got {path!r}.")
-        return LocalBackend(Path(path).absolute())
+        return LocalBackend(Path(path).absolute(), fsync)
     raise SettingsError(f"store must be a path, a zarr Store or an obstore store. Got {store!r}.")
