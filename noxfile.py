@@ -34,12 +34,15 @@ def interpreter(version: str) -> str:
 
 
 # The two ends of what we support: the oldest zarr on the oldest Python, the newest zarr on a new Python.
-@nox.session
-@nox.parametrize(
+ZARR_RANGE_ENDS = nox.parametrize(
     ("python", "zarr_spec"),
     [(interpreter("3.11"), "zarr>=3.1,<3.2"), (interpreter("3.13"), "zarr>=3.1")],
     ids=["oldest", "newest"],
 )
+
+
+@nox.session
+@ZARR_RANGE_ENDS
 def tests(session: nox.Session, zarr_spec: str) -> None:
     """Run the whole test suite against one end of the supported zarr range."""
     session.install("-e", ".[test]", zarr_spec)
@@ -66,11 +69,7 @@ def docs(session: nox.Session) -> None:
 
 
 @nox.session
-@nox.parametrize(
-    ("python", "zarr_spec"),
-    [(interpreter("3.11"), "zarr>=3.1,<3.2"), (interpreter("3.13"), "zarr>=3.1")],
-    ids=["oldest", "newest"],
-)
+@ZARR_RANGE_ENDS
 def bench(session: nox.Session, zarr_spec: str) -> None:
     """zarr-stream bench --compare: acquire-zarr, tensorstore and zarr-python (options after --)."""
     session.install("-e", ".[bench]", zarr_spec)
