@@ -47,7 +47,7 @@ class ShardFile(ABC):
 
     @abstractmethod
     def append(self, data: Buffer) -> None:
-        """Append one encoded chunk."""
+        """Append one encoded chunk. ``data`` may be a view of a slab: copy it if it is kept."""
 
     @abstractmethod
     def publish_snapshot(self, tail: Sequence[Buffer], replace: bool) -> None:
