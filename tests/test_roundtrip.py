@@ -64,7 +64,7 @@ def check_metadata(path, key, array: zs.ArraySettings) -> None:
 
 @pytest.mark.parametrize("block", [1, 7, 1000])
 @pytest.mark.parametrize("name", sorted(LAYOUTS))
-def test_layouts_round_trip(tmp_path, name, block):
+def test_layouts_round_trip(tmp_path, name, block, engine):
     shape, chunks, shards, n = LAYOUTS[name]
     array = array_settings(shape, chunks, shards, compression=zs.Compression())
     frames = random_frames(shape, n, "uint16", seed=n)
@@ -95,7 +95,7 @@ COMPRESSIONS = [
 
 
 @pytest.mark.parametrize("compression", COMPRESSIONS, ids=str)
-def test_each_compression_setting_round_trips(tmp_path, compression):
+def test_each_compression_setting_round_trips(tmp_path, compression, engine):
     shape, chunks, shards, n = LAYOUTS["3d"]
     array = array_settings(shape, chunks, shards, compression=compression)
     frames = random_frames(shape, n, "uint16")
@@ -163,7 +163,7 @@ def test_array_at_store_root(tmp_path):
     np.testing.assert_array_equal(read(tmp_path / "s.zarr"), expected_array((0, 8, 8), frames))
 
 
-def test_fill_value_chunks_and_shards_are_not_stored(tmp_path):
+def test_fill_value_chunks_and_shards_are_not_stored(tmp_path, engine):
     shape = (0, 16, 16)
     array = array_settings(shape, (2, 8, 8), (1, 1, 2), compression=zs.Compression())
     frames = np.zeros((6, 16, 16), "uint16")
@@ -183,7 +183,7 @@ def test_fill_value_chunks_and_shards_are_not_stored(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["3d", "4d", "2d"])
-def test_dask_and_tensorstore_read_the_same(tmp_path, name):
+def test_dask_and_tensorstore_read_the_same(tmp_path, name, engine):
     shape, chunks, shards, n = LAYOUTS[name]
     array = array_settings(
         shape, chunks, shards, compression=zs.Compression(codec="zstd", shuffle="bitshuffle")
@@ -214,7 +214,7 @@ def layouts(draw):
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(layout=layouts(), dtype=st.sampled_from(["uint8", "int16", "float32"]))
-def test_random_layouts_round_trip(tmp_path_factory, layout, dtype):
+def test_random_layouts_round_trip(tmp_path_factory, engine, layout, dtype):
     shape, chunks, shards, n, block, flushes = layout
     path = tmp_path_factory.mktemp("h") / "s.zarr"
     array = array_settings(shape, chunks, shards, dtype=dtype, compression=zs.Compression(codec="lz4"))

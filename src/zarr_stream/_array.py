@@ -1,11 +1,11 @@
-"""One array's pipeline: frame buffer -> encoder pool -> shard files -> zarr.json.
+"""One array's pipeline: encoding -> shard files -> zarr.json.
 
-Threads: the caller's thread copies frames into slabs and submits every chunk
-of a full slab to the shared encoder pool; one writer thread per array takes
-the slabs in order, appends their encoded chunks to the shard files of the
-current shard row, publishes the row's shards when its last slab is in, and
-then grows the append dimension in ``zarr.json``. Metadata never covers a
-shard before that shard is published.
+Threads: the caller's thread copies frames in (see :mod:`zarr_stream._encode` and
+:mod:`zarr_stream._tiles`), and the shared encoder pool encodes them; one writer
+thread per array takes the encoded slabs in order, appends their chunks to the
+shard files of the current shard row, publishes the row's shards when its last
+slab is in, and then grows the append dimension in ``zarr.json``. Metadata never
+covers a shard before that shard is published.
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from zarr_stream._buffer import FrameBuffer, Slab
-from zarr_stream._encode import ChunkEncoder, encode_index
-from zarr_stream._layout import ChunkPlacement, Layout
+from zarr_stream._encode import EncodedSlab, Encoding, SlabEncoding, encode_index
+from zarr_stream._layout import Layout
+from zarr_stream._tiles import TileEncoding, tile_bytes
+from zarr_stream.config import Tuning
 from zarr_stream.errors import BackgroundError, ObjectExistsError, SettingsError
 from zarr_stream.metadata import array_document, array_metadata, document_key
 from zarr_stream.settings import ArraySettings
@@ -30,8 +31,7 @@ from zarr_stream.storage import Backend, Buffer, ShardFile
 
 __all__ = ["ArrayStream"]
 
-EncodedBatch = list[tuple[ChunkPlacement, "Buffer | None"]]
-EncodedChunks = deque["Future[EncodedBatch]"]
+Tail = list[tuple[int, Sequence[Buffer]]]  # (slot in the shard, parts) of chunks not yet appended
 
 
 @dataclass(slots=True)
@@ -47,9 +47,7 @@ class _Shard:
 class ArrayStream:
     """Streams frames into one array. Not thread-safe: one caller thread at a time."""
 
-    def __init__(
-        self, settings: ArraySettings, backend: Backend, pool: Executor, slabs_in_flight: int, batches: int
-    ):
+    def __init__(self, settings: ArraySettings, backend: Backend, pool: Executor, tuning: Tuning):
         dims = settings.dimensions
         self.key = settings.key
         self.dtype: np.dtype = np.dtype(settings.dtype)
@@ -62,22 +60,18 @@ class ArrayStream:
         self._prefix = f"{self.key}/" if self.key else ""
         self._backend = backend
         self._pool = pool
-        self._encoder = ChunkEncoder(self.dtype, settings.compression)
-        self._buffer = FrameBuffer(self.layout, self.dtype, slabs_in_flight + 1)
+        self._encoding = _encoding(self.layout, self.dtype, settings, pool, tuning)
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="zarr-stream-writer")
         self._pending: deque[Future[None]] = deque()
         self._row: dict[tuple[int, ...], _Shard] = {}
         self._metadata_lock = threading.Lock()
         self._failure: BaseException | None = None
         self._flushed_frames = -1
-        self._batches = batches  # encode tasks per slab: a few per thread, not one per chunk
-        # Chunk placements of a slab at each depth of a shard row (row 0; the row is added on use).
-        self._placements = [list(self.layout.slab_chunks(d)) for d in range(self.layout.shard_counts[0])]
 
     @property
     def frames(self) -> int:
         """Frames accepted so far."""
-        return self._buffer.frames
+        return self._encoding.frames
 
     # --- caller thread ---------------------------------------------------------------------
 
@@ -87,9 +81,9 @@ class ArrayStream:
             self._backend.write_document(document_key(self.key), array_document(self.metadata), durable)
 
     def append(self, frames: np.ndarray) -> None:
-        """Copy validated frames (shape ``(n, *frame_shape)``) into slabs; full slabs go to encoding."""
+        """Take validated frames (shape ``(n, *frame_shape)``); full slabs go to the writer."""
         self.check()
-        self._buffer.write(frames, self._dispatch, self.check)
+        self._encoding.write(frames, self._dispatch, self.check)
 
     def check(self) -> None:
         """Raise BackgroundError if a background encode or write has failed."""
@@ -109,15 +103,16 @@ class ArrayStream:
         self._drain()
         if self._flushed_frames == self.frames:
             return
-        slab = self._buffer.partial()
-        tails: dict[tuple[int, ...], list[tuple[int, Buffer]]] = {}
-        if slab is not None:
-            row = self.layout.shard_row_of_slab(slab.index)
-            for batch in self._encode(slab):
-                for placement, data in batch.result():
-                    if data is not None:
-                        coords = (row, *placement.shard_coords[1:])
-                        tails.setdefault(coords, []).append((placement.inner_index, data))
+        encoded = self._encoding.partial()
+        tails: dict[tuple[int, ...], Tail] = {}
+        if encoded is not None:
+            row = self.layout.shard_row_of_slab(encoded.index)
+            try:
+                for placement, parts in encoded.chunks:
+                    coords = (row, *placement.shard_coords[1:])
+                    tails.setdefault(coords, []).append((placement.inner_index, parts))
+            finally:
+                encoded.release()
             for coords in tails:
                 self._shard(coords)
         for coords, shard in self._row.items():
@@ -151,45 +146,29 @@ class ArrayStream:
         wait(list(self._pending))
         self.check()
 
-    def _encode(self, slab: Slab) -> EncodedChunks:
-        placements = self._placements[slab.index % self.layout.shard_counts[0]]
-        size = -(-len(placements) // self._batches)
-        return deque(
-            self._pool.submit(self._encode_batch, slab.data, placements[start : start + size])
-            for start in range(0, len(placements), size)
-        )
-
-    def _encode_batch(self, data: np.ndarray, placements: list[ChunkPlacement]) -> EncodedBatch:
-        return [(placement, self._encoder.encode(data, placement)) for placement in placements]
-
-    def _dispatch(self, slab: Slab) -> None:
-        self._pending.append(self._writer.submit(self._write_slab, slab, self._encode(slab)))
+    def _dispatch(self, encoded: EncodedSlab) -> None:
+        self._pending.append(self._writer.submit(self._write_slab, encoded))
 
     # --- writer thread ---------------------------------------------------------------------
 
-    def _write_slab(self, slab: Slab, encoded: EncodedChunks) -> None:
-        pending = encoded  # consumed in place: each batch is dropped once written
-        row = self.layout.shard_row_of_slab(slab.index)
+    def _write_slab(self, encoded: EncodedSlab) -> None:
+        row = self.layout.shard_row_of_slab(encoded.index)
         try:
             if self._failure is not None:
                 return  # an earlier slab failed: write nothing after the gap
-            while pending:
-                batch = pending.popleft().result()
-                for placement, data in batch:
-                    if data is not None:
-                        shard = self._shard((row, *placement.shard_coords[1:]))
-                        shard.index[placement.inner_index] = (shard.file.size, memoryview(data).nbytes)
-                        shard.file.append(data)
-                        shard.chunks += 1
-                del batch
+            for placement, parts in encoded.chunks:
+                shard = self._shard((row, *placement.shard_coords[1:]))
+                size = sum(memoryview(part).nbytes for part in parts)
+                shard.index[placement.inner_index] = (shard.file.size, size)
+                shard.file.append(parts)
+                shard.chunks += 1
         except BaseException as error:
             self._failure = error
             raise
         finally:
-            wait(pending)
-            self._buffer.release(slab.data)
-        if self.layout.completes_shard_row(slab.index):
-            self._finish_row(self.layout.shard_row_of_slab(slab.index))
+            encoded.release()
+        if self.layout.completes_shard_row(encoded.index):
+            self._finish_row(row)
 
     def _finish_row(self, row: int) -> None:
         try:
@@ -213,17 +192,17 @@ class ArrayStream:
             shard = self._row[coords] = _Shard(self._backend.open_shard(key), self.layout.empty_index())
         return shard
 
-    def _publish_snapshot(self, shard: _Shard, tail: Sequence[tuple[int, Buffer]]) -> None:
+    def _publish_snapshot(self, shard: _Shard, tail: Tail) -> None:
         if not shard.chunks and not tail:
             return
         index = shard.index.copy()
         offset = shard.file.size
         parts: list[Buffer] = []
-        for inner_index, data in tail:
-            size = memoryview(data).nbytes
+        for inner_index, chunk in tail:
+            size = sum(memoryview(part).nbytes for part in chunk)
             index[inner_index] = (offset, size)
             offset += size
-            parts.append(data)
+            parts.extend(chunk)
         parts.append(encode_index(index))
         shard.file.publish_snapshot(parts, replace=shard.published)
         shard.published = True
@@ -235,3 +214,15 @@ class ArrayStream:
                     (max(extent, self.metadata.shape[0]), *self.metadata.shape[1:])
                 )
                 self._backend.write_document(document_key(self.key), array_document(self.metadata), durable)
+
+
+def _encoding(
+    layout: Layout, dtype: np.dtype, settings: ArraySettings, pool: Executor, tuning: Tuning
+) -> Encoding:
+    """Tile by tile for compressed arrays with big enough tiles; raw slabs otherwise."""
+    threads = tuning.encode_threads
+    compression = settings.compression
+    if compression is not None and tile_bytes(layout, dtype) >= tuning.min_block_bytes:
+        # enough frame buffers to keep every encoder busy while the caller copies the next
+        return TileEncoding(layout, dtype, compression, pool, tuning.slabs_in_flight, 2 * threads + 2)
+    return SlabEncoding(layout, dtype, compression, pool, tuning.slabs_in_flight, batches=4 * threads)

@@ -16,12 +16,59 @@ from __future__ import annotations
 import queue
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
 from zarr_stream._layout import Layout, frame_pieces
 
-__all__ = ["FrameBuffer", "Slab"]
+__all__ = ["FrameBuffer", "FrameScatter", "Slab", "preallocated", "take"]
+
+T = TypeVar("T")
+
+
+def take(free: queue.SimpleQueue[T], check: Callable[[], None]) -> T:
+    """The next free item; while none is free, wait (backpressure), running ``check`` often."""
+    while True:
+        check()
+        try:
+            return free.get(timeout=0.05)
+        except queue.Empty:
+            continue
+
+
+def preallocated(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """A zeroed array whose memory is already written.
+
+    The first write into fresh memory would otherwise stall an ``append`` on page faults
+    (numpy asks for huge pages, which are zeroed 2 MiB at a time).
+    """
+    data = np.empty(shape, dtype=dtype)
+    data.fill(0)
+    return data
+
+
+class FrameScatter:
+    """Copies frames into a chunk-major view: ``(*frame grid, frames, *frame chunk)``.
+
+    Each frame is cut into its chunks' tiles on the way: the one copy a frame gets.
+    """
+
+    def __init__(self, layout: Layout) -> None:
+        fnd = layout.frame_ndim
+        self._pieces = frame_pieces(layout.frame_shape, layout.chunks[layout.ndim - fnd :])
+        # (frames, g0, c0, g1, c1) -> (g0, g1, frames, c0, c1): the view's order of a frame run
+        self._perm = (*(1 + 2 * j for j in range(fnd)), 0, *(2 + 2 * j for j in range(fnd)))
+
+    def copy(self, view: np.ndarray, frames: np.ndarray | None) -> None:
+        """Copy ``frames`` (``(n, *frame_shape)``) into ``view``, or zeros when None."""
+        length = view.shape[len(self._perm) // 2]
+        for piece in self._pieces:
+            if frames is None:
+                view[piece.target] = 0
+            else:
+                source = frames[(slice(None), *piece.source)]
+                view[piece.target] = source.reshape(length, *piece.split).transpose(self._perm)
 
 
 @dataclass(slots=True)
@@ -51,19 +98,12 @@ class FrameBuffer:
         self._dtype = dtype
         self._free: queue.SimpleQueue[np.ndarray] = queue.SimpleQueue()
         for _ in range(max_slabs):
-            # Allocated and written up front: the first append into fresh memory would otherwise
-            # stall on page faults (numpy asks for huge pages, zeroed 2 MiB at a time).
-            slab = np.empty(layout.buffer_shape, dtype=dtype)
-            slab.fill(0)
-            self._free.put(slab)
+            self._free.put(preallocated(layout.buffer_shape, dtype))
         self._current: Slab | None = None
         self._next_index = 0
         self.frames = 0  # frames accepted so far
-        fnd = layout.frame_ndim
-        self._pieces = frame_pieces(layout.frame_shape, layout.chunks[layout.ndim - fnd :])
-        # (frames, g0, c0, g1, c1) -> (g0, g1, frames, c0, c1): the buffer's view of a frame run
-        self._perm = (*(1 + 2 * j for j in range(fnd)), 0, *(2 + 2 * j for j in range(fnd)))
-        self._fnd = fnd
+        self._scatter = FrameScatter(layout)
+        self._fnd = layout.frame_ndim
 
     def write(
         self,
@@ -76,14 +116,14 @@ class FrameBuffer:
         per_slab = self._layout.frames_per_slab
         while position < len(frames):
             if self._current is None:
-                self._current = Slab(self._acquire(check), self._next_index)
+                self._current = Slab(take(self._free, check), self._next_index)
                 self._next_index += 1
             slab = self._current
-            take = min(len(frames) - position, per_slab - slab.filled)
-            self._copy(slab.data, slab.filled, frames[position : position + take])
-            slab.filled += take
-            position += take
-            self.frames += take
+            count = min(len(frames) - position, per_slab - slab.filled)
+            self._copy(slab.data, slab.filled, frames[position : position + count])
+            slab.filled += count
+            position += count
+            self.frames += count
             if slab.filled == per_slab:
                 self._current = None
                 on_full(slab)
@@ -114,18 +154,4 @@ class FrameBuffer:
         for position, offset, length in runs:
             grid, t, inner = self._layout.frame_position(position)
             index: tuple[int | slice, ...] = (*grid, *whole, slice(t, t + length), *inner, *whole)
-            view = data[index]
-            for piece in self._pieces:
-                if frames is None:
-                    view[piece.target] = 0
-                else:
-                    source = frames[(slice(offset, offset + length), *piece.source)]
-                    view[piece.target] = source.reshape(length, *piece.split).transpose(self._perm)
-
-    def _acquire(self, check: Callable[[], None]) -> np.ndarray:
-        while True:
-            check()
-            try:
-                return self._free.get(timeout=0.05)
-            except queue.Empty:
-                continue
+            self._scatter.copy(data[index], None if frames is None else frames[offset : offset + length])

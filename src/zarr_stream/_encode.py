@@ -1,20 +1,66 @@
-"""Slab -> encoded chunks -> shard bytes, in the zarr ``sharding_indexed`` format.
+"""Frames -> encoded chunks, in the zarr ``sharding_indexed`` format, and the shard index.
 
 Inner codecs are ``bytes`` (little endian) then optionally ``blosc``; the shard
 index is ``bytes`` + ``crc32c`` and sits at the end of the shard. numcodecs'
 Blosc releases the GIL, so chunks encode in parallel on a thread pool.
+
+Two encodings hand the writer the same thing, an :class:`EncodedSlab`:
+:class:`SlabEncoding` (here) buffers raw slabs and encodes whole chunks;
+:class:`~zarr_stream._tiles.TileEncoding` compresses frame tiles as they arrive.
 """
 
 from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor, wait
+from dataclasses import dataclass
+from typing import Protocol
 
 import crc32c
 import numpy as np
 from numcodecs import Blosc
 
-from zarr_stream._layout import ChunkPlacement
+from zarr_stream._buffer import FrameBuffer, Slab
+from zarr_stream._layout import ChunkPlacement, Layout
 from zarr_stream.settings import Compression
 
-__all__ = ["ChunkEncoder", "encode_index"]
+__all__ = ["ChunkEncoder", "EncodedSlab", "Encoding", "SlabEncoding", "encode_index"]
+
+Buffer = bytes | bytearray | memoryview
+#: One stored chunk: where it goes, and its bytes as parts to write one after the other.
+EncodedChunk = tuple[ChunkPlacement, Sequence[Buffer]]
+
+
+@dataclass(slots=True)
+class EncodedSlab:
+    """A slab's worth of encoded chunks, for the writer.
+
+    ``chunks`` yields each stored chunk in shard-slot order, waiting for its encoding (chunks
+    of fill value only are left out). ``release`` waits for any work still going and frees the
+    slab's memory; call it once, after ``chunks`` or instead of it.
+    """
+
+    index: int
+    chunks: Iterator[EncodedChunk]
+    release: Callable[[], None]
+
+
+class Encoding(Protocol):
+    """Frames in, encoded slabs out."""
+
+    @property
+    def frames(self) -> int:
+        """Frames accepted so far."""
+
+    def write(
+        self, frames: np.ndarray, on_full: Callable[[EncodedSlab], None], check: Callable[[], None]
+    ) -> None:
+        """Take validated frames (``(n, *frame_shape)``); every completed slab goes to ``on_full``."""
+
+    def partial(self) -> EncodedSlab | None:
+        """The slab being filled, encoded as it stands (padded with fill value), or None if empty."""
+
 
 _SHUFFLE = {"noshuffle": Blosc.NOSHUFFLE, "shuffle": Blosc.SHUFFLE, "bitshuffle": Blosc.BITSHUFFLE}
 
@@ -61,3 +107,63 @@ def encode_index(index: np.ndarray) -> bytes:
     """Shard index bytes: little-endian (offset, nbytes) pairs followed by their crc32c."""
     raw = index.astype("<u8", copy=False).tobytes()
     return raw + crc32c.crc32c(raw).to_bytes(4, "little")
+
+
+class SlabEncoding:
+    """Frames into raw chunk-major slabs; each full slab's chunks encoded on the pool, in batches."""
+
+    def __init__(
+        self,
+        layout: Layout,
+        dtype: np.dtype,
+        compression: Compression | None,
+        pool: Executor,
+        slabs_in_flight: int,
+        batches: int,
+    ) -> None:
+        self._layout = layout
+        self._buffer = FrameBuffer(layout, dtype, slabs_in_flight + 1)
+        self._encoder = ChunkEncoder(dtype, compression)
+        self._pool = pool
+        self._batches = batches  # encode tasks per slab: a few per thread, not one per chunk
+        # Chunk placements of a slab at each depth of a shard row (row 0; the writer adds the row).
+        self._placements = [list(layout.slab_chunks(d)) for d in range(layout.shard_counts[0])]
+
+    @property
+    def frames(self) -> int:
+        return self._buffer.frames
+
+    def write(
+        self, frames: np.ndarray, on_full: Callable[[EncodedSlab], None], check: Callable[[], None]
+    ) -> None:
+        self._buffer.write(frames, lambda slab: on_full(self._encode(slab, recycle=True)), check)
+
+    def partial(self) -> EncodedSlab | None:
+        slab = self._buffer.partial()
+        return None if slab is None else self._encode(slab, recycle=False)
+
+    def _encode(self, slab: Slab, recycle: bool) -> EncodedSlab:
+        placements = self._placements[slab.index % self._layout.shard_counts[0]]
+        size = -(-len(placements) // self._batches)
+        batches = deque(
+            self._pool.submit(self._encode_batch, slab.data, placements[start : start + size])
+            for start in range(0, len(placements), size)
+        )
+
+        def chunks() -> Iterator[EncodedChunk]:
+            while batches:
+                for placement, data in batches.popleft().result():  # each batch dropped once consumed
+                    if data is not None:
+                        yield placement, (data,)
+
+        def release() -> None:
+            wait(batches)
+            if recycle:
+                self._buffer.release(slab.data)
+
+        return EncodedSlab(slab.index, chunks(), release)
+
+    def _encode_batch(
+        self, data: np.ndarray, placements: list[ChunkPlacement]
+    ) -> list[tuple[ChunkPlacement, Buffer | None]]:
+        return [(placement, self._encoder.encode(data, placement)) for placement in placements]

@@ -193,6 +193,37 @@ class Layout:
             inner = (depth, *(c % n for c, n in zip(coords, self.shard_counts[1:], strict=True)))
             yield ChunkPlacement(shard_coords, int(np.ravel_multi_index(inner, self.shard_counts)), coords)
 
+    @property
+    def frame_grid(self) -> tuple[int, ...]:
+        """Chunks across a frame, along each frame dimension."""
+        return self.grid[len(self.grid) - self.frame_ndim :]
+
+    @property
+    def tile_shape(self) -> tuple[int, ...]:
+        """A frame's part of one chunk (padded at ragged edges): the chunk's frame dimensions."""
+        return self.chunks[self.ndim - self.frame_ndim :]
+
+    def chunk_segments(self) -> dict[tuple[int, ...], list[int]]:
+        """Which frame of a slab fills each tile-sized segment of a chunk, by middle grid cell.
+
+        In C order a chunk is ``chunks[0] * prod(middle chunks)`` segments, each one frame's
+        tile. ``result[mid_grid][s]`` is the frame (its position in the slab) whose tile is
+        segment ``s`` of the chunks at middle grid cell ``mid_grid``; -1 past a ragged edge.
+
+        >>> Layout(shape=(0, 3, 4, 4), chunks=(2, 2, 4, 4), shard_counts=(1, 1, 1, 1)).chunk_segments()
+        {(0,): [0, 1, 3, 4], (1,): [2, -1, 5, -1]}
+        >>> Layout(shape=(0, 4, 4), chunks=(2, 2, 2), shard_counts=(1, 1, 1)).chunk_segments()
+        {(): [0, 1]}
+        """
+        mid_chunks = self.chunks[1 : self.ndim - self.frame_ndim]
+        per_depth = math.prod(mid_chunks)
+        segments: dict[tuple[int, ...], list[int]] = {}
+        for frame in range(self.frames_per_slab):
+            grid, t, inner = self.frame_position(frame)
+            offset = int(np.ravel_multi_index(inner, mid_chunks)) if mid_chunks else 0
+            segments.setdefault(grid, [-1] * (self.chunks[0] * per_depth))[t * per_depth + offset] = frame
+        return segments
+
     def shard_key(self, shard_coords: tuple[int, ...]) -> str:
         """Key of a shard relative to its array, with zarr's default ``/`` chunk key encoding."""
         return "c/" + "/".join(map(str, shard_coords))

@@ -8,9 +8,15 @@ Keys
 encode_threads
     Threads that cut and compress chunks; 0 means one per CPU core.
 slabs_in_flight
-    Full slabs per array that may wait for or be in encoding at once. With the
-    filling slab, ``slabs_in_flight + 1`` slabs are allocated per array, when the
-    stream opens; ``append`` blocks when all are busy.
+    Full slabs per array that may wait for or be in encoding and writing at once;
+    ``append`` blocks when that many are busy. Arrays buffered in slabs (raw ones, and
+    those with tiles under ``min_block_bytes``) allocate ``slabs_in_flight + 1`` slabs
+    when the stream opens. Compressed arrays hold their slabs compressed.
+min_block_bytes
+    Compressed arrays whose frame tiles (one frame's part of a chunk) are at least this
+    many bytes (default 16384) compress each tile as it arrives, as one Blosc block of
+    its chunk, and keep only compressed bytes. Arrays with smaller tiles are buffered in
+    raw slabs and compressed chunk by chunk, with Blosc's own block size.
 fsync
     True (the default): ``flush()`` and ``close()`` return only once every shard and
     ``zarr.json`` they cover is on disk (fsync), so acknowledged frames survive a power
@@ -29,16 +35,17 @@ Examples
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 from donfig import Config
 
 from zarr_stream.errors import SettingsError
 
-__all__ = ["config", "encode_threads", "fsync", "slabs_in_flight"]
+__all__ = ["Tuning", "config", "encode_threads", "fsync", "min_block_bytes", "slabs_in_flight", "tuning"]
 
 config = Config(
     "zarr_stream",
-    defaults=[{"encode_threads": 0, "slabs_in_flight": 2, "fsync": True}],
+    defaults=[{"encode_threads": 0, "slabs_in_flight": 2, "fsync": True, "min_block_bytes": 16384}],
     env_prefix="ZSTREAM_",
 )
 
@@ -72,3 +79,23 @@ def fsync() -> bool:
     if not isinstance(value, bool):
         raise SettingsError(f"config 'fsync' must be true or false. Got {value!r}.")
     return value
+
+
+def min_block_bytes() -> int:
+    """Smallest frame tile, in bytes, compressed tile by tile as one Blosc block."""
+    return _positive("min_block_bytes", 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Tuning:
+    """The engine's knobs, read from the config once when a stream opens."""
+
+    encode_threads: int
+    slabs_in_flight: int
+    min_block_bytes: int
+    fsync: bool
+
+
+def tuning() -> Tuning:
+    """Read (and check) every engine key of the config as it stands now."""
+    return Tuning(encode_threads(), slabs_in_flight(), min_block_bytes(), fsync())

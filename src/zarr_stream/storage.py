@@ -21,6 +21,7 @@ import os
 import shutil
 import uuid
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Coroutine, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -35,6 +36,7 @@ from zarr_stream.errors import ObjectExistsError, SettingsError, StoreExistsErro
 __all__ = ["Backend", "LocalBackend", "ShardFile", "StoreBackend", "open_backend"]
 
 T = TypeVar("T")
+_GATHER_MAX = 512  # buffers per writev, under every platform's IOV_MAX
 #: Bytes-like objects the backends accept (collections.abc.Buffer needs Python 3.12).
 Buffer = bytes | bytearray | memoryview
 
@@ -46,8 +48,11 @@ class ShardFile(ABC):
         self.size = 0  # bytes appended so far: the offset of the next chunk
 
     @abstractmethod
-    def append(self, data: Buffer) -> None:
-        """Append one encoded chunk. ``data`` may be a view of a slab: copy it if it is kept."""
+    def append(self, parts: Sequence[Buffer]) -> None:
+        """Append one encoded chunk, given as parts in order.
+
+        Parts may be views of memory that is reused once this returns: copy what is kept.
+        """
 
     @abstractmethod
     def publish_snapshot(self, tail: Sequence[Buffer], replace: bool) -> None:
@@ -97,6 +102,17 @@ def _write_all(fd: int, data: Buffer) -> None:
         view = view[os.write(fd, view) :]
 
 
+def _write_parts(fd: int, parts: Sequence[Buffer]) -> None:
+    """Write ``parts`` one after the other, gathered: a few system calls, no joined copy."""
+    views = deque(memoryview(part).cast("B") for part in parts)
+    while views:
+        written = os.writev(fd, [views[j] for j in range(min(len(views), _GATHER_MAX))])
+        while views and written >= views[0].nbytes:
+            written -= views.popleft().nbytes
+        if written:
+            views[0] = views[0][written:]
+
+
 def _copy_range(src: int, dst: int, count: int) -> None:
     offset = 0
     while offset < count:
@@ -135,10 +151,10 @@ class _LocalShardFile(ShardFile):
         self._staged = backend.staging_path(path)
         self._fd: int | None = os.open(self._staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
 
-    def append(self, data: Buffer) -> None:
+    def append(self, parts: Sequence[Buffer]) -> None:
         assert self._fd is not None
-        _write_all(self._fd, data)
-        self.size += memoryview(data).nbytes
+        _write_parts(self._fd, parts)
+        self.size += sum(memoryview(part).nbytes for part in parts)
 
     def publish_snapshot(self, tail: Sequence[Buffer], replace: bool) -> None:
         assert self._fd is not None
@@ -151,8 +167,7 @@ class _LocalShardFile(ShardFile):
                     _copy_range(src, fd, self.size)
                 finally:
                     os.close(src)
-            for part in tail:
-                _write_all(fd, part)
+            _write_parts(fd, tail)
             if self._backend.fsync:
                 os.fsync(fd)
         finally:
@@ -250,9 +265,10 @@ class _StoreShardFile(ShardFile):
         self._key = key
         self._parts: list[Buffer] = []
 
-    def append(self, data: Buffer) -> None:
-        self._parts.append(bytes(data))  # a copy: raw chunks are views of a slab that is recycled
-        self.size += memoryview(data).nbytes
+    def append(self, parts: Sequence[Buffer]) -> None:
+        chunk = b"".join(parts)  # a copy: raw chunks are views of a slab that is recycled
+        self._parts.append(chunk)
+        self.size += len(chunk)
 
     def publish_snapshot(self, tail: Sequence[Buffer], replace: bool) -> None:
         self._backend.put(self._key, [*self._parts, *tail], replace)

@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from zarr_stream._array import ArrayStream
-from zarr_stream.config import encode_threads, fsync, slabs_in_flight
+from zarr_stream.config import tuning
 from zarr_stream.errors import (
     CapacityError,
     FrameDtypeError,
@@ -53,13 +53,10 @@ class ZarrStream:
             raise SettingsError(f"settings must be a StreamSettings. Got {settings!r}.")
         self.settings = settings
         self._closed = False
-        in_flight, threads, durable = slabs_in_flight(), encode_threads(), fsync()
-        self._backend = backend = open_backend(settings.store, durable)
-        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="zarr-stream-encode")
-        self._arrays = {
-            a.key: ArrayStream(a, backend, self._pool, in_flight, batches=4 * threads)
-            for a in settings.arrays
-        }
+        knobs = tuning()
+        self._backend = backend = open_backend(settings.store, knobs.fsync)
+        self._pool = ThreadPoolExecutor(knobs.encode_threads, thread_name_prefix="zarr-stream-encode")
+        self._arrays = {a.key: ArrayStream(a, backend, self._pool, knobs) for a in settings.arrays}
         try:
             backend.prepare(settings.overwrite)
         except BaseException:
