@@ -69,3 +69,19 @@ def stream(
 
 def read(path: Path | str, key: str = "") -> np.ndarray:
     return zarr.open_array(str(path), path=key, mode="r")[...]
+
+
+def read_while_writing(path: Path | str, key: str = "", attempts: int = 5) -> np.ndarray:
+    """Read an array that a stream may be changing right now.
+
+    zarr-python reads a shard's index and its chunks in separate reads; when the stream
+    replaces a flushed partial shard in between, the old index meets the new file and
+    decoding fails. Reading again sees one version or the other (docs/concepts.md).
+    """
+    for attempt in range(attempts):
+        try:
+            return read(path, key)
+        except RuntimeError:  # numcodecs: "error during blosc decompression"
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")

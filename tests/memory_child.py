@@ -1,8 +1,12 @@
-"""Child process for the memory test: streams 2 GiB of 2048x2048 uint16 frames and reports RSS."""
+"""Child process for the memory test: streams 2 GiB of 2048x2048 uint16 frames and reports RSS.
+
+``python memory_child.py STORE IN_FLIGHT [zstd|raw]``: zstd takes the tile encoding, raw the slabs.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import resource
 import sys
 import time
@@ -12,6 +16,8 @@ import numpy as np
 import zarr_stream as zs
 
 FRAMES, SIZE, CHUNK_T = 256, 2048, 16
+THREADS = 2
+FRAME_MIB = SIZE * SIZE * 2 / 2**20
 
 
 def rss_mib() -> float:
@@ -22,7 +28,11 @@ def rss_mib() -> float:
     raise RuntimeError("no VmRSS")
 
 
-def main(store: str, in_flight: int) -> None:
+def stored_mib(store: str) -> float:
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(store) for f in files) / 2**20
+
+
+def main(store: str, in_flight: int, codec: str) -> None:
     rng = np.random.default_rng(0)
     sources = [rng.poisson(100, (SIZE, SIZE)).astype(np.uint16) for _ in range(4)]
     dims = [
@@ -33,10 +43,14 @@ def main(store: str, in_flight: int) -> None:
     settings = zs.StreamSettings(
         store=store,
         arrays=[
-            zs.ArraySettings(key="raw", dimensions=dims, compression=zs.Compression(codec="zstd", level=1))
+            zs.ArraySettings(
+                key="raw",
+                dimensions=dims,
+                compression=zs.Compression(codec="zstd", level=1) if codec == "zstd" else None,
+            )
         ],
     )
-    with zs.config.set({"slabs_in_flight": in_flight}):
+    with zs.config.set({"slabs_in_flight": in_flight, "encode_threads": THREADS}):
         baseline = rss_mib()
         start = time.perf_counter()
         with zs.ZarrStream(settings) as stream:
@@ -44,7 +58,13 @@ def main(store: str, in_flight: int) -> None:
                 stream.append(sources[i % 4])
         seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    slab_mib = CHUNK_T * SIZE * SIZE * 2 / 2**20
+    slab_mib = CHUNK_T * FRAME_MIB
+    if codec == "zstd":  # tiles: the frame buffers, and every slab in flight held compressed
+        compressed_slab_mib = stored_mib(store) / (FRAMES / CHUNK_T)
+        # + 32 MiB: malloc's per-thread arenas keep some of the freed ~50 KiB block buffers
+        bound = (2 * THREADS + 2) * FRAME_MIB + (in_flight + 1) * compressed_slab_mib + 64 + 32
+    else:  # raw slabs
+        bound = (in_flight + 1) * slab_mib + 64
     print(
         json.dumps(
             {
@@ -53,7 +73,8 @@ def main(store: str, in_flight: int) -> None:
                 "growth_mib": peak - baseline,
                 "slab_mib": slab_mib,
                 "in_flight": in_flight,
-                "bound_mib": (in_flight + 1) * slab_mib + 64,
+                "codec": codec,
+                "bound_mib": bound,
                 "mib_per_s": FRAMES * SIZE * SIZE * 2 / 2**20 / seconds,
             }
         )
@@ -61,4 +82,4 @@ def main(store: str, in_flight: int) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]))
+    main(sys.argv[1], int(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else "zstd")

@@ -155,7 +155,7 @@ def test_config_from_environment(monkeypatch):
     finally:
         monkeypatch.delenv("ZSTREAM_SLABS_IN_FLIGHT")
         zs.config.refresh()
-    assert zs.config.get("slabs_in_flight") == 2
+    assert zs.config.get("slabs_in_flight") == 1
 
 
 def test_settings_are_frozen_and_normalised():

@@ -45,7 +45,7 @@ __all__ = ["Tuning", "config", "encode_threads", "fsync", "min_block_bytes", "sl
 
 config = Config(
     "zarr_stream",
-    defaults=[{"encode_threads": 0, "slabs_in_flight": 2, "fsync": True, "min_block_bytes": 16384}],
+    defaults=[{"encode_threads": 0, "slabs_in_flight": 1, "fsync": True, "min_block_bytes": 16384}],
     env_prefix="ZSTREAM_",
 )
 
