@@ -210,6 +210,8 @@ def report(medians: dict[str, dict[str, float]], workloads: list[str], engines: 
             ratio = ""
             if ours and e == "ceiling":
                 ratio = f"zarr-stream {ours / m['mib_per_s']:.0%} of ceiling"
+                if fast:
+                    ratio += f" (nofsync {fast / m['mib_per_s']:.0%})"
             elif ours and e not in ("zarr-stream", "zarr-stream-nofsync"):
                 ratio = f"{ours / m['mib_per_s']:.2f}x vs {e}"
                 if fast:
