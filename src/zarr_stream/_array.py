@@ -27,7 +27,7 @@ from zarr_stream.config import Tuning
 from zarr_stream.errors import BackgroundError, ObjectExistsError, SettingsError
 from zarr_stream.metadata import array_document, array_metadata, document_key
 from zarr_stream.settings import ArraySettings
-from zarr_stream.storage import Backend, Buffer, ShardFile
+from zarr_stream.storage import Backend, Buffer, ShardFile, nbytes
 
 __all__ = ["ArrayStream"]
 
@@ -158,8 +158,7 @@ class ArrayStream:
                 return  # an earlier slab failed: write nothing after the gap
             for placement, parts in encoded.chunks:
                 shard = self._shard((row, *placement.shard_coords[1:]))
-                size = sum(memoryview(part).nbytes for part in parts)
-                shard.index[placement.inner_index] = (shard.file.size, size)
+                shard.index[placement.inner_index] = (shard.file.size, nbytes(parts))
                 shard.file.append(parts)
                 shard.chunks += 1
         except BaseException as error:
@@ -199,7 +198,7 @@ class ArrayStream:
         offset = shard.file.size
         parts: list[Buffer] = []
         for inner_index, chunk in tail:
-            size = sum(memoryview(part).nbytes for part in chunk)
+            size = nbytes(chunk)
             index[inner_index] = (offset, size)
             offset += size
             parts.extend(chunk)

@@ -95,7 +95,6 @@ class FrameBuffer:
 
     def __init__(self, layout: Layout, dtype: np.dtype, max_slabs: int) -> None:
         self._layout = layout
-        self._dtype = dtype
         self._free: queue.SimpleQueue[np.ndarray] = queue.SimpleQueue()
         for _ in range(max_slabs):
             self._free.put(preallocated(layout.buffer_shape, dtype))

@@ -24,10 +24,9 @@ from numcodecs import Blosc
 from zarr_stream._buffer import FrameBuffer, Slab
 from zarr_stream._layout import ChunkPlacement, Layout
 from zarr_stream.settings import Compression
+from zarr_stream.storage import Buffer
 
-__all__ = ["ChunkEncoder", "EncodedSlab", "Encoding", "SlabEncoding", "encode_index"]
-
-Buffer = bytes | bytearray | memoryview
+__all__ = ["ChunkEncoder", "EncodedSlab", "Encoding", "SlabEncoding", "blosc_codec", "encode_index"]
 #: One stored chunk: where it goes, and its bytes as parts to write one after the other.
 EncodedChunk = tuple[ChunkPlacement, Sequence[Buffer]]
 
@@ -65,6 +64,16 @@ class Encoding(Protocol):
 _SHUFFLE = {"noshuffle": Blosc.NOSHUFFLE, "shuffle": Blosc.SHUFFLE, "bitshuffle": Blosc.BITSHUFFLE}
 
 
+def blosc_codec(compression: Compression, blocksize: int = 0) -> Blosc:
+    """numcodecs' Blosc for ``compression``; ``blocksize`` 0 lets Blosc choose."""
+    return Blosc(
+        cname=compression.codec,
+        clevel=compression.level,
+        shuffle=_SHUFFLE[compression.shuffle],
+        blocksize=blocksize,
+    )
+
+
 class ChunkEncoder:
     """Encodes one chunk of a chunk-major slab: raw bytes, or Blosc-compressed.
 
@@ -81,13 +90,7 @@ class ChunkEncoder:
 
     def __init__(self, dtype: np.dtype, compression: Compression | None):
         self._bits = np.dtype(f"<u{dtype.itemsize}")  # compare bit patterns with the fill value 0
-        self._blosc = (
-            None
-            if compression is None
-            else Blosc(
-                cname=compression.codec, clevel=compression.level, shuffle=_SHUFFLE[compression.shuffle]
-            )
-        )
+        self._blosc = None if compression is None else blosc_codec(compression)
 
     def encode(self, slab: np.ndarray, placement: ChunkPlacement) -> bytes | memoryview | None:
         """Encoded bytes of one chunk, or None when every element equals the fill value.

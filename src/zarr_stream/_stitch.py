@@ -19,22 +19,18 @@ import struct
 from collections.abc import Sequence
 
 import numpy as np
-from numcodecs import Blosc
 
+from zarr_stream._encode import blosc_codec
 from zarr_stream.settings import Compression
+from zarr_stream.storage import Buffer
 
 __all__ = ["BlockCompressor", "bitshuffle", "byteshuffle"]
 
 HEADER = 16
-_SHUFFLE = 0x01
 _MEMCPYED = 0x02
-_BITSHUFFLE = 0x04
 _DONT_SPLIT = 0x10
 _MAX_SPLITS = 16  # Blosc splits a block into typesize streams only up to this typesize
 _MIN_SPLIT_STREAM = 128  # ... and only when each stream is at least this long
-_SHUFFLES = {"noshuffle": Blosc.NOSHUFFLE, "shuffle": Blosc.SHUFFLE, "bitshuffle": Blosc.BITSHUFFLE}
-
-Buffer = bytes | memoryview
 
 
 def byteshuffle(raw: bytes | memoryview, typesize: int) -> bytes:
@@ -69,6 +65,7 @@ class BlockCompressor:
 
     Examples
     --------
+    >>> from numcodecs import Blosc
     >>> from zarr_stream.settings import Compression
     >>> bc = BlockCompressor(Compression(codec="zstd", level=1), np.dtype("<u2"), 64)
     >>> tiles = [np.arange(32, dtype="<u2") * k for k in range(3)]
@@ -82,15 +79,9 @@ class BlockCompressor:
 
     def __init__(self, compression: Compression, dtype: np.dtype, block_bytes: int) -> None:
         self.block_bytes = block_bytes
-        self._dtype = dtype
         self._typesize = dtype.itemsize
         self._shuffle = compression.shuffle
-        self._codec = Blosc(
-            cname=compression.codec,
-            clevel=compression.level,
-            shuffle=_SHUFFLES[compression.shuffle],
-            blocksize=block_bytes,
-        )
+        self._codec = blosc_codec(compression, blocksize=block_bytes)
         self._zero = self._encode(np.zeros(block_bytes // self._typesize, dtype))
 
     def compress(self, tile: np.ndarray) -> bytes | None:

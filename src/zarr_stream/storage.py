@@ -33,7 +33,7 @@ from zarr.core.sync import sync
 
 from zarr_stream.errors import ObjectExistsError, SettingsError, StoreExistsError
 
-__all__ = ["Backend", "LocalBackend", "ShardFile", "StoreBackend", "open_backend"]
+__all__ = ["Backend", "Buffer", "LocalBackend", "ShardFile", "StoreBackend", "nbytes", "open_backend"]
 
 T = TypeVar("T")
 _GATHER_MAX = 512  # buffers per writev, under every platform's IOV_MAX
@@ -96,10 +96,9 @@ class Backend(ABC):
 # --- local disk ---------------------------------------------------------------------------
 
 
-def _write_all(fd: int, data: Buffer) -> None:
-    view = memoryview(data).cast("B")
-    while view:
-        view = view[os.write(fd, view) :]
+def nbytes(parts: Sequence[Buffer]) -> int:
+    """Total bytes of ``parts``."""
+    return sum(memoryview(part).nbytes for part in parts)
 
 
 def _write_parts(fd: int, parts: Sequence[Buffer]) -> None:
@@ -154,7 +153,7 @@ class _LocalShardFile(ShardFile):
     def append(self, parts: Sequence[Buffer]) -> None:
         assert self._fd is not None
         _write_parts(self._fd, parts)
-        self.size += sum(memoryview(part).nbytes for part in parts)
+        self.size += nbytes(parts)
 
     def publish_snapshot(self, tail: Sequence[Buffer], replace: bool) -> None:
         assert self._fd is not None
@@ -177,7 +176,7 @@ class _LocalShardFile(ShardFile):
 
     def publish_final(self, index: bytes, replace: bool) -> None:
         assert self._fd is not None
-        _write_all(self._fd, index)
+        _write_parts(self._fd, [index])
         os.close(self._fd)
         self._fd = None
         _commit(self._staged, self._path, replace)
@@ -234,7 +233,7 @@ class LocalBackend(Backend):
         fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         durable = durable and self.fsync
         try:
-            _write_all(fd, data)
+            _write_parts(fd, [data])
             if durable:
                 os.fsync(fd)
         finally:
