@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -194,3 +196,31 @@ def test_disk_full_surfaces_with_cause(tmp_path):
     with pytest.raises(zs.BackgroundError):
         stream.close()
     assert read(path, "raw").shape == (0, 64, 64)
+
+
+def test_a_stream_short_of_slab_memory_warns_and_goes_on_with_what_it_has(tmp_path, monkeypatch):
+    """Slabs after the first are allocated on a background thread; its failure is not silent."""
+    from zarr_stream import _buffer
+
+    real = _buffer.preallocated
+    calls = []
+
+    def first_only(shape, dtype):
+        calls.append(shape)
+        if len(calls) > 1:
+            raise MemoryError("no memory for another slab")
+        return real(shape, dtype)
+
+    monkeypatch.setattr(_buffer, "preallocated", first_only)
+    path = tmp_path / "s.zarr"
+    stream = zs.ZarrStream(make(path, compression=None))
+    for thread in threading.enumerate():
+        if thread.name == "zarr-stream-alloc":
+            thread.join()  # it has failed by now
+    frames = random_frames(SHAPE, 7, "uint16")
+    with pytest.warns(RuntimeWarning, match="could not allocate every slab.*no memory for another slab"):
+        stream.append(frames[:2])
+    stream.append(frames[2:])  # each slab waits for the one before it to come back from the writer
+    stream.close()
+    assert len(calls) == 2  # one slab made it
+    np.testing.assert_array_equal(read(path, "raw"), expected_array(SHAPE, frames))

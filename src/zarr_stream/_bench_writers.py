@@ -3,6 +3,10 @@
 Each writer takes frames one at a time (``append``) and finishes in ``close``. Peers
 are optional: acquire-zarr, tensorstore (whole slabs, two writes in flight) and
 zarr-python (resize, then a shard-aligned setitem per slab).
+
+acquire-zarr and tensorstore fsync what they write (acquire-zarr as it closes each shard
+file; tensorstore after each write, its ``file_io_sync`` default), as zarr-stream does by
+default; zarr-python's LocalStore does not.
 """
 
 from __future__ import annotations
@@ -77,7 +81,7 @@ class ZarrStreamWriter:
 
 
 class ZarrStreamNoFsyncWriter(ZarrStreamWriter):
-    """zarr-stream with ``fsync`` off: atomic but not power-loss durable, as the peers write."""
+    """zarr-stream with ``fsync`` off: atomic but not power-loss durable, as zarr-python writes."""
 
     def __init__(self, workload: Workload, path: Path) -> None:
         zs.config.set({"fsync": False})  # this process runs one writer only

@@ -14,6 +14,8 @@ and no more, ``append`` blocks (backpressure) instead of growing memory without 
 from __future__ import annotations
 
 import queue
+import threading
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -96,8 +98,12 @@ class FrameBuffer:
     def __init__(self, layout: Layout, dtype: np.dtype, max_slabs: int) -> None:
         self._layout = layout
         self._free: queue.SimpleQueue[np.ndarray] = queue.SimpleQueue()
-        for _ in range(max_slabs):
-            self._free.put(preallocated(layout.buffer_shape, dtype))
+        self._free.put(preallocated(layout.buffer_shape, dtype))  # the first append needs it
+        self._allocation_error: BaseException | None = None
+        if max_slabs > 1:  # the others aside: their page faults overlap the first slab's filling
+            threading.Thread(
+                target=self._allocate, args=(max_slabs - 1, dtype), name="zarr-stream-alloc", daemon=True
+            ).start()
         self._current: Slab | None = None
         self._next_index = 0
         self.frames = 0  # frames accepted so far
@@ -115,7 +121,7 @@ class FrameBuffer:
         per_slab = self._layout.frames_per_slab
         while position < len(frames):
             if self._current is None:
-                self._current = Slab(take(self._free, check), self._next_index)
+                self._current = Slab(take(self._free, lambda: self._check_allocation(check)), self._next_index)
                 self._next_index += 1
             slab = self._current
             count = min(len(frames) - position, per_slab - slab.filled)
@@ -137,6 +143,24 @@ class FrameBuffer:
             return None
         self._copy(slab.data, slab.filled, None, count=self._layout.frames_per_slab - slab.filled)
         return slab
+
+    def _allocate(self, count: int, dtype: np.dtype) -> None:
+        try:
+            for _ in range(count):
+                self._free.put(preallocated(self._layout.buffer_shape, dtype))
+        except Exception as error:  # MemoryError: the caller warns while it waits for a slab
+            self._allocation_error = error
+
+    def _check_allocation(self, check: Callable[[], None]) -> None:
+        error, self._allocation_error = self._allocation_error, None
+        if error is not None:
+            warnings.warn(
+                f"could not allocate every slab ({error!r}); the stream goes on with those it has, "
+                "encoding and writing less in parallel",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        check()
 
     def release(self, data: np.ndarray) -> None:
         """Return a slab's memory once its chunks are encoded and written."""
