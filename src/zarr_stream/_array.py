@@ -42,6 +42,7 @@ class _Shard:
     index: np.ndarray
     published: bool = False  # the stream already wrote (a snapshot of) it to its key
     chunks: int = field(default=0)
+    finished: bool = False  # published for good (or discarded): the row is complete
 
 
 class ArrayStream:
@@ -153,34 +154,39 @@ class ArrayStream:
 
     def _write_slab(self, encoded: EncodedSlab) -> None:
         row = self.layout.shard_row_of_slab(encoded.index)
+        completes_row = self.layout.completes_shard_row(encoded.index)
         try:
             if self._failure is not None:
                 return  # an earlier slab failed: write nothing after the gap
+            previous: _Shard | None = None
             for placement, parts in encoded.chunks:
                 shard = self._shard((row, *placement.shard_coords[1:]))
+                if completes_row and previous is not None and shard is not previous:
+                    self._finish_shard(previous)  # chunks come shard by shard: that one is done
                 shard.index[placement.inner_index] = (shard.file.size, nbytes(parts))
                 shard.file.append(parts)
                 shard.chunks += 1
+                previous = shard
+            if completes_row:
+                for shard in self._row.values():
+                    self._finish_shard(shard)
+                self._row.clear()
+                self._set_extent(self.layout.shard_row_extent(row), durable=False)
         except BaseException as error:
             self._failure = error
             raise
         finally:
             encoded.release()
-        if self.layout.completes_shard_row(encoded.index):
-            self._finish_row(row)
 
-    def _finish_row(self, row: int) -> None:
-        try:
-            for shard in self._row.values():
-                if shard.chunks:
-                    shard.file.publish_final(encode_index(shard.index), replace=shard.published)
-                else:
-                    shard.file.discard()
-            self._row.clear()
-            self._set_extent(self.layout.shard_row_extent(row), durable=False)
-        except BaseException as error:
-            self._failure = error
-            raise
+    def _finish_shard(self, shard: _Shard) -> None:
+        """Publish a complete shard, or drop it if it holds no chunk; once."""
+        if shard.finished:
+            return
+        if shard.chunks:
+            shard.file.publish_final(encode_index(shard.index), replace=shard.published)
+        else:
+            shard.file.discard()
+        shard.finished = True
 
     # --- either thread (never both at once: flush drains the writer first) -------------------
 

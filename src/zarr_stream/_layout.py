@@ -186,12 +186,20 @@ class Layout:
         return grid, t, inner
 
     def slab_chunks(self, slab_index: int) -> Iterator[ChunkPlacement]:
-        """Every chunk of slab ``slab_index``, in the order of their shard slots."""
+        """Every chunk of slab ``slab_index``: shard by shard, each shard's in slot order.
+
+        Shard by shard, so that a shard's last chunk comes as early as it can and the
+        shard can be published (and go to disk) while the next ones are written.
+        """
         row, depth = divmod(slab_index, self.shard_counts[0])
-        for coords in itertools.product(*(range(n) for n in self.grid)):
-            shard_coords = (row, *(c // n for c, n in zip(coords, self.shard_counts[1:], strict=True)))
-            inner = (depth, *(c % n for c, n in zip(coords, self.shard_counts[1:], strict=True)))
-            yield ChunkPlacement(shard_coords, int(np.ravel_multi_index(inner, self.shard_counts)), coords)
+        counts = self.shard_counts[1:]
+        shard_grid = [-(-g // n) for g, n in zip(self.grid, counts, strict=True)]
+        for shard in itertools.product(*(range(n) for n in shard_grid)):
+            for inner in itertools.product(*(range(n) for n in counts)):
+                coords = tuple(s * n + i for s, n, i in zip(shard, counts, inner, strict=True))
+                if all(c < g for c, g in zip(coords, self.grid, strict=True)):
+                    slot = int(np.ravel_multi_index((depth, *inner), self.shard_counts))
+                    yield ChunkPlacement((row, *shard), slot, coords)
 
     @property
     def frame_grid(self) -> tuple[int, ...]:
