@@ -26,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -141,7 +141,7 @@ def disk_seconds(total: int, shard_bytes: int, out: Path) -> float:
     buffer = np.random.default_rng(0).integers(0, 255, shard_bytes, dtype=np.uint8).tobytes()
     out.mkdir(parents=True, exist_ok=True)
     with ThreadPoolExecutor(1) as syncer:
-        syncs = []
+        syncs: list[Future[None]] = []
         start = time.perf_counter()
         written = 0
         while written < total:
@@ -249,7 +249,8 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
 
 def report(medians: dict[str, dict[str, float]], workloads: list[str], engines: list[str]) -> None:
     """Print the medians, then zarr-stream's ratios to each peer and its share of the ceiling."""
-    print(f"\n{'workload':<8} {'engine':<19} {'MiB/s':>7} {'durable':>7} {'p50 ms':>7} {'p99 ms':>7} {'RSS+ MiB':>9}")
+    header = ("MiB/s", "durable", "p50 ms", "p99 ms")
+    print(f"\n{'workload':<8} {'engine':<19} {' '.join(f'{h:>7}' for h in header)} {'RSS+ MiB':>9}")
     for w in workloads:
         for e in engines:
             m = medians.get(f"{w}/{e}")
@@ -268,7 +269,7 @@ def report(medians: dict[str, dict[str, float]], workloads: list[str], engines: 
 
 def ceiling_parts(ceiling: dict[str, float]) -> str:
     """What the ceiling is made of: Blosc alone, the disk (in MiB/s of raw frames), the ratio."""
-    parts = [f"{name} {ceiling[f'{name}_mib_per_s']:.0f}" for name in ("blosc", "disk") if f"{name}_mib_per_s" in ceiling]
+    parts = [f"{n} {ceiling[f'{n}_mib_per_s']:.0f}" for n in ("blosc", "disk") if f"{n}_mib_per_s" in ceiling]
     if "ratio" in ceiling:
         parts.append(f"compression ratio {ceiling['ratio']:.2f}")
     return ", ".join(parts)

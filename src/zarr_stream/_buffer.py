@@ -121,7 +121,8 @@ class FrameBuffer:
         per_slab = self._layout.frames_per_slab
         while position < len(frames):
             if self._current is None:
-                self._current = Slab(take(self._free, lambda: self._check_allocation(check)), self._next_index)
+                data = take(self._free, lambda: self._check_allocation(check))
+                self._current = Slab(data, self._next_index)
                 self._next_index += 1
             slab = self._current
             count = min(len(frames) - position, per_slab - slab.filled)
