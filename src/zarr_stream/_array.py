@@ -42,7 +42,6 @@ class _Shard:
     index: np.ndarray
     published: bool = False  # the stream already wrote (a snapshot of) it to its key
     chunks: int = field(default=0)
-    finished: bool = False  # published for good (or discarded): the row is complete
 
 
 class ArrayStream:
@@ -158,15 +157,16 @@ class ArrayStream:
         try:
             if self._failure is not None:
                 return  # an earlier slab failed: write nothing after the gap
-            previous: _Shard | None = None
+            previous: tuple[int, ...] | None = None  # the shard the last chunk went to
             for placement, parts in encoded.chunks:
-                shard = self._shard((row, *placement.shard_coords[1:]))
-                if completes_row and previous is not None and shard is not previous:
-                    self._finish_shard(previous)  # chunks come shard by shard: that one is done
+                coords = (row, *placement.shard_coords[1:])
+                if completes_row and previous is not None and coords != previous:
+                    self._finish_shard(self._row.pop(previous))  # chunks come shard by shard
+                shard = self._shard(coords)
                 shard.index[placement.inner_index] = (shard.file.size, nbytes(parts))
                 shard.file.append(parts)
                 shard.chunks += 1
-                previous = shard
+                previous = coords
             if completes_row:
                 for shard in self._row.values():
                     self._finish_shard(shard)
@@ -179,14 +179,11 @@ class ArrayStream:
             encoded.release()
 
     def _finish_shard(self, shard: _Shard) -> None:
-        """Publish a complete shard, or drop it if it holds no chunk; once."""
-        if shard.finished:
-            return
+        """Publish a complete shard, or drop it if it holds no chunk."""
         if shard.chunks:
             shard.file.publish_final(encode_index(shard.index), replace=shard.published)
         else:
             shard.file.discard()
-        shard.finished = True
 
     # --- either thread (never both at once: flush drains the writer first) -------------------
 

@@ -34,6 +34,7 @@ import numpy as np
 
 from zarr_stream._bench_writers import WRITERS, Workload
 from zarr_stream._synthetic import camera_frames
+from zarr_stream.storage import _fsync_path
 
 MiB = 2**20
 
@@ -99,11 +100,7 @@ def fsync_tree(root: Path) -> None:
     """fsync every file and directory under ``root``."""
     for directory, _, files in os.walk(root):
         for path in [*(Path(directory) / name for name in files), Path(directory)]:
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            _fsync_path(path)
 
 
 def blosc_chunks(workload: Workload) -> tuple[int, list[bytes], float]:

@@ -6,8 +6,10 @@ so each frame is copied exactly once, into the layout its chunks are encoded fro
 and encoders and writers read chunks without copying them again. Cells past a ragged
 edge are zero (the fill value) from allocation on and are never written.
 
-Slab memory is allocated once, when the stream opens, and recycled: a slab handed to
-the encoder comes back through :meth:`FrameBuffer.release`. With ``max_slabs`` slabs
+Slab memory is allocated once and recycled: the first slab when the stream opens, the
+others on a side thread while the first fills (their page faults are slow, and need not
+hold up the stream). A slab handed to the encoder comes back through
+:meth:`FrameBuffer.release`. With ``max_slabs`` slabs
 and no more, ``append`` blocks (backpressure) instead of growing memory without bound.
 """
 
