@@ -37,6 +37,10 @@ __all__ = ["Backend", "Buffer", "LocalBackend", "ShardFile", "StoreBackend", "nb
 
 T = TypeVar("T")
 _GATHER_MAX = 512  # buffers per writev, under every platform's IOV_MAX
+#: Shards fsynced at once. One at a time, the disk idles while each fsync's journal commit
+#: waits for a CPU busy compressing; with a few in flight it always has data queued (lz4
+#: bench: close tail 0.55 s -> 0.15 s, and 1.2-1.3x the throughput). More measured no faster.
+FSYNC_THREADS = 4
 #: Bytes-like objects the backends accept (collections.abc.Buffer needs Python 3.12).
 Buffer = bytes | bytearray | memoryview
 
@@ -197,7 +201,7 @@ class LocalBackend(Backend):
         self.fsync = fsync
         # Published shards are fsynced in the background as they land, so the disk absorbs them
         # while encoding goes on and flush()/close() only wait for the last few.
-        self._syncer = ThreadPoolExecutor(1, thread_name_prefix="zarr-stream-fsync")
+        self._syncer = ThreadPoolExecutor(FSYNC_THREADS, thread_name_prefix="zarr-stream-fsync")
         self._syncing: list[Future[None]] = []
         self._unsynced_dirs: set[Path] = set()
 
