@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import zarr
@@ -142,6 +144,41 @@ def test_fsync_config(tmp_path, monkeypatch, durable):
         stream.append(frames[5:])
     assert bool(calls) is durable
     np.testing.assert_array_equal(read(tmp_path / "s.zarr", "raw"), frames)
+
+
+def test_flush_returns_only_once_every_published_shard_is_fsynced(tmp_path, monkeypatch):
+    """Shards are fsynced in the background, several at once; flush() must wait for all of them."""
+    import threading
+    import time
+
+    import zarr_stream.storage as storage
+
+    synced: set[tuple[int, int]] = set()  # (device, inode) of every file fsynced to completion
+    lock = threading.Lock()
+    real = storage._fsync_path
+
+    def slow_fsync(path):
+        if threading.current_thread().name.startswith("zarr-stream-fsync"):
+            time.sleep(0.1)  # slow background fsyncs: a flush that did not wait would return first
+        real(path)
+        stat = path.stat()
+        with lock:
+            synced.add((stat.st_dev, stat.st_ino))
+
+    monkeypatch.setattr(storage, "_fsync_path", slow_fsync)
+    path = tmp_path / "s.zarr"
+    frames = random_frames(SHAPE, 13, "uint16") + 1
+    with zs.ZarrStream(settings(path)) as stream:
+        for start, stop in ((0, 4), (4, 9), (9, 13)):  # complete shard rows, then partial ones
+            stream.append(frames[start:stop])
+            stream.flush()
+            # published shards: staged files (".name.*.partial") are not published yet
+            files = [st for name, st in shard_files(path).items() if not Path(name).name.startswith(".")]
+            assert files
+            with lock:
+                unsynced = [f for f in files if (f.st_dev, f.st_ino) not in synced]
+            assert not unsynced, f"flush() returned before {len(unsynced)} shard files were fsynced"
+    np.testing.assert_array_equal(read(path, "raw"), frames)
 
 
 def test_fsync_config_must_be_a_boolean(tmp_path):

@@ -10,8 +10,9 @@ memory then).
 
 The ceiling is what this machine could do with no writer overhead at all: for raw data,
 the same bytes written to the same disk, each shard file fsynced in the background as
-soon as it is written (a few fsyncs in flight); for compressed data, the slower of Blosc alone on every core and
-the disk writing the compressed bytes, as if the two overlapped perfectly.
+soon as it is written (a few fsyncs in flight); for compressed data, the slower of Blosc
+alone on every core and the disk writing the compressed bytes, as if the two overlapped
+perfectly.
 """
 
 from __future__ import annotations
