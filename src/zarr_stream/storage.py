@@ -39,7 +39,7 @@ T = TypeVar("T")
 _GATHER_MAX = 512  # buffers per writev, under every platform's IOV_MAX
 #: Shards fsynced at once. One at a time, the disk idles while each fsync's journal commit
 #: waits for a CPU busy compressing; with a few in flight it always has data queued (lz4
-#: bench: close tail 0.55 s -> 0.15 s, and 1.2-1.3x the throughput). More measured no faster.
+#: bench: close tail 0.55 s -> 0.15 s, and 1.1-1.3x the throughput). 8 measured no faster.
 FSYNC_THREADS = 4
 #: Bytes-like objects the backends accept (collections.abc.Buffer needs Python 3.12).
 Buffer = bytes | bytearray | memoryview
