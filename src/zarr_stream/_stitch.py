@@ -1,20 +1,21 @@
-"""One Blosc chunk assembled from blocks compressed one at a time. Bytes only, no I/O.
+"""One Blosc chunk assembled from blocks compressed elsewhere. Bytes only, no I/O.
 
 A Blosc chunk (the 1.x format that zarr's ``blosc`` codec reads) is a 16-byte header,
 a table of int32 block offsets, then the blocks, each compressed on its own. So a
-frame's tile of a chunk, compressed as a one-block Blosc buffer whose block size is
-the tile size, *is* one block of the chunk: a chunk is stitched from its tiles'
-blocks without its raw bytes ever being held together.
+frame, cut into its chunks' tiles and compressed in one Blosc call whose block size
+is the tile size, yields one block of each of those chunks: a chunk is stitched from
+its tiles' blocks without its raw bytes ever being held together.
 
-A tile that Blosc could not compress comes back "memcpyed" (raw bytes, not shuffled,
+A frame that Blosc could not compress comes back "memcpyed" (raw bytes, not shuffled,
 after the header). Inside a compressed chunk such a tile becomes a stored block: its
 shuffled bytes behind a length equal to the block size, which is how Blosc itself
-stores a block it cannot compress. A chunk whose tiles are all memcpyed is written
+stores a block it cannot compress. A chunk whose tiles are all raw is written
 memcpyed as a whole.
 """
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Sequence
 
@@ -60,6 +61,28 @@ def bitshuffle(raw: bytes | memoryview, typesize: int, version: int = 2) -> byte
     return np.packbits(bits.T, axis=1, bitorder="little").tobytes() + data[whole * typesize :].tobytes()
 
 
+#: One tile as a block of a chunk: ``(bytes, raw)``, raw meaning the tile's own bytes (its
+#: frame did not compress) rather than a block as a compressed chunk stores it; None when
+#: the tile is all fill value.
+Block = tuple[memoryview, bool] | None
+_MIN_BLOCK = 128  # Blosc's smallest block: it raises a smaller forced block size to this
+_CALL_BYTES = 8 << 20  # tiles per Blosc call: few calls, each output buffer under the threshold below
+_MMAP_THRESHOLD = 31 << 20  # below glibc's 32 MiB cap on its adaptive mmap threshold
+
+
+@functools.cache
+def _keep_output_buffers_on_the_heap() -> None:
+    """Have glibc serve Blosc's per-call output buffers (up to ``_CALL_BYTES``) from its heap.
+
+    numcodecs allocates each call's output anew. Above glibc's mmap threshold (128 KiB at
+    start) every allocation is a fresh mapping, so every compressed byte written costs a
+    page fault: a tenth of the CPU time of a zstd stream. glibc raises the threshold to
+    the size of any mapped block freed (mallopt(3), "dynamic mmap threshold"): free one
+    once. Elsewhere than glibc this allocates and frees 31 MiB of untouched memory.
+    """
+    bytes(_MMAP_THRESHOLD)  # calloc'd, so mapped zero pages never touched; freed at once
+
+
 class BlockCompressor:
     """Compresses tiles of ``block_bytes`` into Blosc blocks and stitches them into chunks.
 
@@ -67,13 +90,13 @@ class BlockCompressor:
     --------
     >>> from numcodecs import Blosc
     >>> from zarr_stream.settings import Compression
-    >>> bc = BlockCompressor(Compression(codec="zstd", level=1), np.dtype("<u2"), 64)
-    >>> tiles = [np.arange(32, dtype="<u2") * k for k in range(3)]
-    >>> blocks = [bc.compress(t) for t in tiles]
+    >>> bc = BlockCompressor(Compression(codec="zstd", level=1), np.dtype("<u2"), 256)
+    >>> tiles = (np.arange(3 * 128).reshape(3, 128) * [[0], [1], [2]]).astype("<u2")
+    >>> blocks = bc.compress(tiles)
     >>> blocks[0] is None  # all zero: the fill value
     True
     >>> chunk = b"".join(bc.assemble(blocks))
-    >>> bool((np.frombuffer(Blosc().decode(chunk), "<u2") == np.concatenate(tiles)).all())
+    >>> bool((np.frombuffer(Blosc().decode(chunk), "<u2") == tiles.reshape(-1)).all())
     True
     """
 
@@ -82,54 +105,77 @@ class BlockCompressor:
         self._typesize = dtype.itemsize
         self._shuffle = compression.shuffle
         self._codec = blosc_codec(compression, blocksize=block_bytes)
-        self._zero = self._encode(np.zeros(block_bytes // self._typesize, dtype))
+        zero = memoryview(bytes(self._codec.encode(np.zeros(block_bytes // self._typesize, dtype))))
+        raw = bool(zero[2] & _MEMCPYED)  # level 0, or too small a tile to compress
+        self._template = bytes(zero[:HEADER])  # header flags as any chunk of these settings has them
+        self._zero: Block = (zero[HEADER:], True) if raw else (zero[HEADER + 4 :], False)
+        # Blosc makes blocks of at least 128 bytes: smaller tiles are compressed one a call.
+        self._per_call = 1 if block_bytes < _MIN_BLOCK else max(1, _CALL_BYTES // block_bytes)
+        _keep_output_buffers_on_the_heap()
 
-    def compress(self, tile: np.ndarray) -> bytes | None:
-        """The one-block Blosc buffer of a contiguous tile, or None when it is all fill value (0)."""
-        encoded = self._encode(tile)
-        return None if encoded == self._zero else encoded  # lossless: equal bytes, equal tiles
+    def compress(self, tiles: np.ndarray) -> list[Block]:
+        """Each row of the contiguous 2-D ``tiles`` (``block_bytes`` each) as a block.
 
-    def assemble(self, blocks: Sequence[bytes | None]) -> list[Buffer] | None:
-        """The parts of the chunk made of ``blocks`` in order (None: a fill-value tile).
+        One Blosc call per frame, not per tile: Blosc splits its input into blocks itself.
+        """
+        blocks: list[Block] = []
+        for start in range(0, len(tiles), self._per_call):
+            blocks += self._compress(tiles[start : start + self._per_call])
+        return blocks
+
+    def assemble(self, blocks: Sequence[Block]) -> list[Buffer] | None:
+        """The parts of the chunk made of ``blocks`` in order.
 
         None when every block is fill value: the chunk need not be stored.
         """
         if all(block is None for block in blocks):
             return None
-        buffers = [self._zero if block is None else block for block in blocks]
-        count = len(buffers)
-        template = next((b for b in buffers if not b[2] & _MEMCPYED), None)
-        if template is None:  # nothing compressed: store the whole chunk raw, as Blosc would
-            body = [memoryview(b)[HEADER:] for b in buffers]
-            return [self._header(buffers[0], count, HEADER + count * self.block_bytes), *body]
-        stored = [
-            memoryview(b)[HEADER + 4 :] if not b[2] & _MEMCPYED else self._stored(b, template)
-            for b in buffers
-        ]
+        count = len(blocks)
+        filled = [self._zero if block is None else block for block in blocks]
+        if all(raw for _, raw in filled):  # nothing compressed: the chunk stored raw, as Blosc would
+            body = [data for data, _ in filled]
+            return [self._header(count, HEADER + count * self.block_bytes, memcpyed=True), *body]
+        stored = [self._stored(data) if raw else data for data, raw in filled]
         sizes = np.fromiter((len(s) for s in stored), np.int64, count)
         starts = HEADER + 4 * count + np.concatenate(([0], np.cumsum(sizes[:-1])))
         total = HEADER + 4 * count + int(sizes.sum())
-        return [self._header(template, count, total) + starts.astype("<i4").tobytes(), *stored]
+        return [self._header(count, total, memcpyed=False) + starts.astype("<i4").tobytes(), *stored]
 
-    def _encode(self, tile: np.ndarray) -> bytes:
-        return bytes(self._codec.encode(tile))
+    def _compress(self, tiles: np.ndarray) -> list[Block]:
+        chunk = memoryview(self._codec.encode(tiles))
+        size = self.block_bytes
+        if chunk[2] & _MEMCPYED:  # rare (noise): check each tile for fill value by its bytes
+            raw = np.frombuffer(chunk, np.uint8, len(tiles) * size, HEADER).reshape(len(tiles), size)
+            return [
+                (chunk[HEADER + i * size : HEADER + (i + 1) * size], True) if filled else None
+                for i, filled in enumerate(raw.any(axis=1).tolist())
+            ]
+        blocksize, cbytes = struct.unpack_from("<II", chunk, 8)
+        if blocksize != size and len(tiles) > 1:  # Blosc cut other blocks: one tile a call, then
+            return [block for tile in tiles for block in self._compress(tile[None])]
+        starts = np.frombuffer(chunk, "<i4", len(tiles), HEADER).tolist()
+        bounds = [*sorted(starts), cbytes]  # in order when compressed serially, but need not be
+        end = dict(zip(bounds, bounds[1:]))
+        blocks = (chunk[start : end[start]] for start in starts)
+        zero = self._zero[0]
+        return [None if block == zero else (block, False) for block in blocks]
 
-    def _header(self, template: bytes, blocks: int, total: int) -> bytes:
-        head = bytearray(template[:HEADER])
+    def _header(self, blocks: int, total: int, memcpyed: bool) -> bytes:
+        head = bytearray(self._template)
+        head[2] = head[2] | _MEMCPYED if memcpyed else head[2] & ~_MEMCPYED
         struct.pack_into("<III", head, 4, blocks * self.block_bytes, self.block_bytes, total)
         return bytes(head)
 
-    def _stored(self, memcpyed: bytes, template: bytes) -> bytes:
-        """A memcpyed tile as a block of a compressed chunk: its shuffled bytes, stored."""
-        raw = memoryview(memcpyed)[HEADER : HEADER + self.block_bytes]
+    def _stored(self, raw: memoryview) -> bytes:
+        """A raw tile as a block of a compressed chunk: its shuffled bytes, stored."""
         if self._shuffle == "shuffle" and self._typesize > 1:
             shuffled = byteshuffle(raw, self._typesize)
         elif self._shuffle == "bitshuffle":
-            shuffled = bitshuffle(raw, self._typesize, template[0])
+            shuffled = bitshuffle(raw, self._typesize, self._template[0])
         else:
             shuffled = bytes(raw)
         split = (
-            not template[2] & _DONT_SPLIT
+            not self._template[2] & _DONT_SPLIT
             and self._typesize <= _MAX_SPLITS
             and self.block_bytes // self._typesize >= _MIN_SPLIT_STREAM
         )

@@ -1,8 +1,8 @@
 """Frames -> compressed tiles -> chunks, with no raw slab.
 
 Each frame is copied once, cut into its chunks' tiles, into a small recycled frame
-buffer; an encoder thread compresses every tile as one Blosc block (see
-:mod:`zarr_stream._stitch`) and gives the buffer back. A slab is then only the
+buffer; an encoder thread compresses it in one Blosc call, every tile one Blosc block
+(see :mod:`zarr_stream._stitch`), and gives the buffer back. A slab is then only the
 compressed blocks of its frames: when its last frame is in, each chunk is stitched
 from its blocks, in order, with no copy of the compressed bytes.
 
@@ -23,12 +23,12 @@ import numpy as np
 from zarr_stream._buffer import FrameScatter, preallocated, take
 from zarr_stream._encode import EncodedChunk, EncodedSlab
 from zarr_stream._layout import Layout
-from zarr_stream._stitch import BlockCompressor
+from zarr_stream._stitch import Block, BlockCompressor
 from zarr_stream.settings import Compression
 
 __all__ = ["TileEncoding", "tile_bytes"]
 
-Blocks = list["bytes | None"]  # one frame's tiles, compressed; None: all fill value
+Blocks = list[Block]  # one frame's tiles, compressed
 
 
 def tile_bytes(layout: Layout, dtype: np.dtype) -> int:
@@ -104,7 +104,7 @@ class TileEncoding:
 
     def _compress(self, buffer: np.ndarray) -> Blocks:
         try:
-            return [self._compressor.compress(tile) for tile in buffer.reshape(-1, self._tile_size)]
+            return self._compressor.compress(buffer.reshape(-1, self._tile_size))
         finally:
             self._free_frames.put(buffer)
 
