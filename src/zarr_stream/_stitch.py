@@ -16,6 +16,7 @@ memcpyed as a whole.
 from __future__ import annotations
 
 import functools
+import itertools
 import struct
 from collections.abc import Sequence
 
@@ -108,7 +109,7 @@ class BlockCompressor:
         zero = memoryview(bytes(self._codec.encode(np.zeros(block_bytes // self._typesize, dtype))))
         raw = bool(zero[2] & _MEMCPYED)  # level 0, or too small a tile to compress
         self._template = bytes(zero[:HEADER])  # header flags as any chunk of these settings has them
-        self._zero: Block = (zero[HEADER:], True) if raw else (zero[HEADER + 4 :], False)
+        self._zero: tuple[memoryview, bool] = (zero[HEADER:], True) if raw else (zero[HEADER + 4 :], False)
         # Blosc makes blocks of at least 128 bytes: smaller tiles are compressed one a call.
         self._per_call = 1 if block_bytes < _MIN_BLOCK else max(1, _CALL_BYTES // block_bytes)
         _keep_output_buffers_on_the_heap()
@@ -146,16 +147,17 @@ class BlockCompressor:
         size = self.block_bytes
         if chunk[2] & _MEMCPYED:  # rare (noise): check each tile for fill value by its bytes
             raw = np.frombuffer(chunk, np.uint8, len(tiles) * size, HEADER).reshape(len(tiles), size)
+            filled = np.any(raw, axis=1)
             return [
-                (chunk[HEADER + i * size : HEADER + (i + 1) * size], True) if filled else None
-                for i, filled in enumerate(raw.any(axis=1).tolist())
+                (chunk[HEADER + i * size : HEADER + (i + 1) * size], True) if filled[i] else None
+                for i in range(len(tiles))
             ]
         blocksize, cbytes = struct.unpack_from("<II", chunk, 8)
         if blocksize != size and len(tiles) > 1:  # Blosc cut other blocks: one tile a call, then
             return [block for tile in tiles for block in self._compress(tile[None])]
         starts = np.frombuffer(chunk, "<i4", len(tiles), HEADER).tolist()
         bounds = [*sorted(starts), cbytes]  # in order when compressed serially, but need not be
-        end = dict(zip(bounds, bounds[1:]))
+        end = dict(itertools.pairwise(bounds))
         blocks = (chunk[start : end[start]] for start in starts)
         zero = self._zero[0]
         return [None if block == zero else (block, False) for block in blocks]
