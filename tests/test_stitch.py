@@ -71,3 +71,15 @@ def test_shuffles_match_blosc_on_a_known_case():
     assert byteshuffle(bytes(range(6)), 3) == bytes([0, 3, 1, 4, 2, 5])
     assert bitshuffle(bytes([0xFF] + [0] * 7), 1) == bytes([1] * 8)  # each bit plane holds element 0
     assert bitshuffle(bytes(range(9)), 1) == bytes(range(9))  # not a multiple of 8: left alone (format 2)
+
+
+def test_frame_is_compressed_tile_by_tile_when_blosc_cuts_other_blocks():
+    # A codec whose blocks span two tiles: the per-frame call cannot be split into tiles.
+    compression = zs.Compression(codec="zstd", level=1, shuffle="shuffle")
+    compressor = BlockCompressor(compression, np.dtype("<u2"), 512)
+    compressor._codec = Blosc(cname="zstd", clevel=1, shuffle=Blosc.SHUFFLE, blocksize=1024)
+    tiles = (np.arange(4 * 256).reshape(4, 256) % 7 * [[0], [1], [2], [3]]).astype("<u2")
+    blocks = compressor.compress(tiles)
+    assert [b is None for b in blocks] == [True, False, False, False]
+    decoded = np.frombuffer(Blosc().decode(b"".join(compressor.assemble(blocks))), "<u2")
+    np.testing.assert_array_equal(decoded, tiles.reshape(-1))
