@@ -133,6 +133,27 @@ def _fsync_path(path: Path) -> None:
         os.close(fd)
 
 
+def fsync_and_drop(fd: int) -> None:
+    """Make a written file durable, then drop its pages from the page cache.
+
+    A streaming writer does not read its shards back, and their clean pages are better
+    reused for the next shards: otherwise the kernel takes fresh pages for every write,
+    which on this VM (free pages handed back to the host) is slow. Raw bench: system CPU
+    2.1-2.5 s -> 1.1-1.4 s for 2 GiB.
+    """
+    os.fsync(fd)
+    if hasattr(os, "posix_fadvise"):  # Linux; elsewhere the pages stay cached
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+
+
+def _fsync_shard(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fsync_and_drop(fd)
+    finally:
+        os.close(fd)
+
+
 def _commit(staged: Path, target: Path, replace: bool) -> None:
     """Move a staged file to ``target``: replace it, or create it only if absent."""
     if replace:
@@ -225,7 +246,7 @@ class LocalBackend(Backend):
     def mark_unsynced(self, path: Path) -> None:
         if not self.fsync:
             return
-        self._syncing.append(self._syncer.submit(_fsync_path, path))
+        self._syncing.append(self._syncer.submit(_fsync_shard, path))
         self._unsynced_dirs.add(path.parent)
 
     def open_shard(self, key: str) -> ShardFile:
