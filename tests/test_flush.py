@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -178,6 +179,41 @@ def test_flush_returns_only_once_every_published_shard_is_fsynced(tmp_path, monk
             with lock:
                 unsynced = [f for f in files if (f.st_dev, f.st_ino) not in synced]
             assert not unsynced, f"flush() returned before {len(unsynced)} shard files were fsynced"
+    np.testing.assert_array_equal(read(path, "raw"), frames)
+
+
+def cached_pages(path: Path) -> int:
+    """Pages of ``path`` in the page cache (mincore(2) over a private mapping of it)."""
+    import ctypes
+    import mmap
+
+    size = path.stat().st_size
+    pages = -(-size // mmap.PAGESIZE)
+    libc = ctypes.CDLL(None, use_errno=True)
+    with path.open("rb") as file, mmap.mmap(file.fileno(), size, access=mmap.ACCESS_COPY) as mapped:
+        vector = (ctypes.c_ubyte * pages)()
+        start = ctypes.c_char.from_buffer(mapped)  # holds the mapping's buffer until deleted
+        status = libc.mincore(ctypes.c_void_p(ctypes.addressof(start)), ctypes.c_size_t(size), vector)
+        del start
+    assert status == 0, f"mincore failed: errno {ctypes.get_errno()}"
+    return sum(byte & 1 for byte in vector)
+
+
+@pytest.mark.skipif(not hasattr(os, "posix_fadvise"), reason="posix_fadvise is Linux-only")
+@pytest.mark.parametrize("fsync", [True, False])
+def test_fsynced_shards_leave_the_page_cache_and_unsynced_ones_stay(tmp_path, fsync):
+    """A durable shard's pages are handed back for the next writes; without fsync they stay dirty in cache."""
+    path = tmp_path / "s.zarr"
+    frames = random_frames(SHAPE, 8, "uint16") + 1
+    with zs.config.set({"fsync": fsync}), zs.ZarrStream(settings(path)) as stream:
+        stream.append(frames)
+    shards = [path / "raw" / key for key in shard_files(path)]
+    assert shards
+    cached = {shard.name: cached_pages(shard) for shard in shards}
+    if fsync:
+        assert not any(cached.values()), f"fsynced shards still cached: {cached}"
+    else:
+        assert all(cached.values()), f"unsynced shards dropped from the cache: {cached}"
     np.testing.assert_array_equal(read(path, "raw"), frames)
 
 
