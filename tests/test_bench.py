@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import zarr
 
-from zarr_stream._bench import WORKLOADS, main
+from zarr_stream._bench import WORKLOADS, main, summarize
 from zarr_stream._bench_writers import WRITERS, Workload
 
 
@@ -41,3 +41,17 @@ def test_bench_reports_medians_for_every_workload(tmp_path, capsys):
         assert ceiling["mib_per_s"] == min(parts) > 0  # the slower stage bounds the machine
     table = capsys.readouterr().out
     assert "of the ceiling" in table
+
+
+def test_writers_get_medians_and_the_ceiling_its_best_run():
+    writer_runs = [
+        {"mib_per_s": v, "p99_ms": p, "engine": "x"} for v, p in ((500.0, 9.0), (700.0, 3.0), (600.0, 5.0))
+    ]
+    assert summarize("zarr-stream", writer_runs) == {"mib_per_s": 600.0, "p99_ms": 5.0}
+    ceiling_runs = [
+        {"mib_per_s": 900.0, "blosc_mib_per_s": 900.0, "disk_mib_per_s": 1200.0},
+        {"mib_per_s": 1000.0, "blosc_mib_per_s": 1300.0, "disk_mib_per_s": 1000.0},
+        {"mib_per_s": 800.0, "blosc_mib_per_s": 1400.0, "disk_mib_per_s": 800.0},
+    ]
+    # the best run whole, so its parts still bound it: not the best of each part
+    assert summarize("ceiling", ceiling_runs) == ceiling_runs[1]

@@ -12,7 +12,7 @@ The ceiling is what this machine could do with no writer overhead at all: for ra
 the same bytes written to the same disk, each shard file fsynced in the background as
 soon as it is written (a few fsyncs in flight); for compressed data, the slower of Blosc
 alone on every core and the disk writing the compressed bytes, as if the two overlapped
-perfectly.
+perfectly. It is measured as often as the writers, and its best run is reported.
 """
 
 from __future__ import annotations
@@ -241,12 +241,22 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
                         runs.setdefault((workload, engine), []).append(result)
                         print(f"  run {run + 1}/{args.runs} {workload:>5} {engine:<12} "
                               f"{result['mib_per_s']:7.0f} MiB/s", file=sys.stderr, flush=True)  # fmt: skip
-    medians = {
-        f"{w}/{e}": {k: statistics.median(r[k] for r in rs) for k in rs[0] if isinstance(rs[0][k], float)}
-        for (w, e), rs in runs.items()
-    }
+    medians = {f"{w}/{e}": summarize(e, rs) for (w, e), rs in runs.items()}
     report(medians, workloads, engines)
     return medians
+
+
+def summarize(engine: str, runs: list[dict[str, Any]]) -> dict[str, float]:
+    """A writer's medians over its runs; for the ceiling, its best run.
+
+    The ceiling bounds what the machine can do, so a slow moment of a shared machine during
+    one of its runs must not lower it: its fastest run is the bound (a writer's median
+    could otherwise come out above 100% of it).
+    """
+    if engine == "ceiling":
+        best = max(runs, key=lambda run: run["mib_per_s"])
+        return {k: v for k, v in best.items() if isinstance(v, float)}
+    return {k: statistics.median(r[k] for r in runs) for k in runs[0] if isinstance(runs[0][k], float)}
 
 
 def report(medians: dict[str, dict[str, float]], workloads: list[str], engines: list[str]) -> None:
