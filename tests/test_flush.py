@@ -156,17 +156,17 @@ def test_flush_returns_only_once_every_published_shard_is_fsynced(tmp_path, monk
 
     synced: set[tuple[int, int]] = set()  # (device, inode) of every file fsynced to completion
     lock = threading.Lock()
-    real = storage._fsync_shard
+    real = storage._fsync_path
 
-    def slow_fsync(path):
+    def slow_fsync(path, *sync):
         if threading.current_thread().name.startswith("zarr-stream-fsync"):
             time.sleep(0.1)  # slow background fsyncs: a flush that did not wait would return first
-        real(path)
+        real(path, *sync)
         stat = path.stat()
         with lock:
             synced.add((stat.st_dev, stat.st_ino))
 
-    monkeypatch.setattr(storage, "_fsync_shard", slow_fsync)
+    monkeypatch.setattr(storage, "_fsync_path", slow_fsync)
     path = tmp_path / "s.zarr"
     frames = random_frames(SHAPE, 13, "uint16") + 1
     with zs.ZarrStream(settings(path)) as stream:
