@@ -13,16 +13,16 @@ from __future__ import annotations
 import json
 import threading
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from zarr_stream._encode import EncodedSlab, Encoding, SlabEncoding, encode_index
-from zarr_stream._layout import Layout
-from zarr_stream._tiles import TileEncoding, tile_bytes
+from zarr_stream._encode import EncodedSlab, Encoding, Placed, SlabEncoding, encode_index
+from zarr_stream._layout import ChunkPlacement, Layout
+from zarr_stream._tiles import InPlace, TileEncoding, tile_bytes
 from zarr_stream.config import Tuning
 from zarr_stream.errors import BackgroundError, ObjectExistsError, SettingsError
 from zarr_stream.metadata import array_document, array_metadata, document_key
@@ -31,7 +31,8 @@ from zarr_stream.storage import Backend, Buffer, ShardFile, nbytes
 
 __all__ = ["ArrayStream"]
 
-Tail = list[tuple[int, Sequence[Buffer]]]  # (slot in the shard, parts) of chunks not yet appended
+# (slot in the shard, parts) of chunks not yet appended, or where chunks written in place are
+Tail = list[tuple[int, Sequence[Buffer] | Placed]]
 
 
 @dataclass(slots=True)
@@ -60,7 +61,8 @@ class ArrayStream:
         self._prefix = f"{self.key}/" if self.key else ""
         self._backend = backend
         self._pool = pool
-        self._encoding = _encoding(self.layout, self.dtype, settings, pool, tuning)
+        in_place = InPlace(self._slab_shard_file, self._run_on_writer) if backend.writes_in_place else None
+        self._encoding = _encoding(self.layout, self.dtype, settings, pool, tuning, in_place)
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="zarr-stream-writer")
         self._pending: deque[Future[None]] = deque()
         self._row: dict[tuple[int, ...], _Shard] = {}
@@ -149,7 +151,20 @@ class ArrayStream:
     def _dispatch(self, encoded: EncodedSlab) -> None:
         self._pending.append(self._writer.submit(self._write_slab, encoded))
 
+    def _run_on_writer(self, task: Callable[[], None]) -> None:
+        self._pending.append(self._writer.submit(self._write_part, task))
+
     # --- writer thread ---------------------------------------------------------------------
+
+    def _write_part(self, task: Callable[[], None]) -> None:
+        """Write part of the slab being filled (chunks written in place)."""
+        if self._failure is not None:
+            return  # an earlier slab failed: write nothing after the gap
+        try:
+            task()
+        except BaseException as error:
+            self._failure = error
+            raise
 
     def _write_slab(self, encoded: EncodedSlab) -> None:
         row = self.layout.shard_row_of_slab(encoded.index)
@@ -163,8 +178,11 @@ class ArrayStream:
                 if completes_row and previous is not None and coords != previous:
                     self._finish_shard(self._row.pop(previous))  # chunks come shard by shard
                 shard = self._shard(coords)
-                shard.index[placement.inner_index] = (shard.file.size, nbytes(parts))
-                shard.file.append(parts)
+                if isinstance(parts, Placed):
+                    shard.index[placement.inner_index] = (parts.offset, parts.nbytes)
+                else:
+                    shard.index[placement.inner_index] = (shard.file.size, nbytes(parts))
+                    shard.file.append(parts)
                 shard.chunks += 1
                 previous = coords
             if completes_row:
@@ -187,6 +205,11 @@ class ArrayStream:
 
     # --- either thread (never both at once: flush drains the writer first) -------------------
 
+    def _slab_shard_file(self, slab_index: int, placement: ChunkPlacement) -> ShardFile:
+        """The shard file of a chunk of slab ``slab_index`` (opened on first use)."""
+        row = self.layout.shard_row_of_slab(slab_index)
+        return self._shard((row, *placement.shard_coords[1:])).file
+
     def _shard(self, coords: tuple[int, ...]) -> _Shard:
         shard = self._row.get(coords)
         if shard is None:
@@ -201,6 +224,9 @@ class ArrayStream:
         offset = shard.file.size
         parts: list[Buffer] = []
         for inner_index, chunk in tail:
+            if isinstance(chunk, Placed):
+                index[inner_index] = (chunk.offset, chunk.nbytes)
+                continue
             size = nbytes(chunk)
             index[inner_index] = (offset, size)
             offset += size
@@ -219,12 +245,18 @@ class ArrayStream:
 
 
 def _encoding(
-    layout: Layout, dtype: np.dtype, settings: ArraySettings, pool: Executor, tuning: Tuning
+    layout: Layout,
+    dtype: np.dtype,
+    settings: ArraySettings,
+    pool: Executor,
+    tuning: Tuning,
+    in_place: InPlace | None,
 ) -> Encoding:
     """Tile by tile for compressed arrays with big enough tiles; raw slabs otherwise."""
     threads = tuning.encode_threads
     compression = settings.compression
     if compression is not None and tile_bytes(layout, dtype) >= tuning.min_block_bytes:
         # enough frame buffers to keep every encoder busy while the caller copies the next
-        return TileEncoding(layout, dtype, compression, pool, tuning.slabs_in_flight, 2 * threads + 2)
+        frames = 2 * threads + 2
+        return TileEncoding(layout, dtype, compression, pool, tuning.slabs_in_flight, frames, in_place)
     return SlabEncoding(layout, dtype, compression, pool, tuning.slabs_in_flight, batches=4 * threads)

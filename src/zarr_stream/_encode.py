@@ -26,9 +26,29 @@ from zarr_stream._layout import ChunkPlacement, Layout
 from zarr_stream.settings import Compression
 from zarr_stream.storage import Buffer
 
-__all__ = ["ChunkEncoder", "EncodedSlab", "Encoding", "SlabEncoding", "blosc_codec", "encode_index"]
-#: One stored chunk: where it goes, and its bytes as parts to write one after the other.
-EncodedChunk = tuple[ChunkPlacement, Sequence[Buffer]]
+__all__ = [
+    "ChunkEncoder",
+    "EncodedChunk",
+    "EncodedSlab",
+    "Encoding",
+    "Placed",
+    "SlabEncoding",
+    "blosc_codec",
+    "encode_index",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Placed:
+    """A chunk already written into its shard file (see :mod:`zarr_stream._regions`)."""
+
+    offset: int
+    nbytes: int
+
+
+#: One stored chunk: where it goes, and its bytes as parts to write one after the other,
+#: or where it already is in its shard file.
+EncodedChunk = tuple[ChunkPlacement, Sequence[Buffer] | Placed]
 
 
 @dataclass(slots=True)

@@ -136,11 +136,26 @@ class BlockCompressor:
         if all(raw for _, raw in filled):  # nothing compressed: the chunk stored raw, as Blosc would
             body = [data for data, _ in filled]
             return [self._header(count, HEADER + count * self.block_bytes, memcpyed=True), *body]
-        stored = [self._stored(data) if raw else data for data, raw in filled]
+        stored = [self.block_data(block) for block in blocks]
         sizes = np.fromiter((len(s) for s in stored), np.int64, count)
-        starts = HEADER + 4 * count + np.concatenate(([0], np.cumsum(sizes[:-1])))
-        total = HEADER + 4 * count + int(sizes.sum())
-        return [self._header(count, total, memcpyed=False) + starts.astype("<i4").tobytes(), *stored]
+        starts = self.header_bytes(count) + np.concatenate(([0], np.cumsum(sizes[:-1])))
+        return [self.header(starts, self.header_bytes(count) + int(sizes.sum())), *stored]
+
+    def header_bytes(self, blocks: int) -> int:
+        """Size of the header of a compressed chunk of ``blocks`` blocks: its start."""
+        return HEADER + 4 * blocks
+
+    def header(self, starts: np.ndarray, total: int) -> bytes:
+        """Header of a compressed chunk of ``total`` bytes whose blocks start at ``starts``.
+
+        Blocks may lie anywhere after the header, in any order: Blosc finds each by its start.
+        """
+        return self._header(len(starts), total, memcpyed=False) + starts.astype("<i4").tobytes()
+
+    def block_data(self, block: Block) -> Buffer:
+        """The bytes of ``block`` as a compressed chunk holds it (fill value for None)."""
+        data, raw = self._zero if block is None else block
+        return self._stored(data) if raw else data
 
     def _compress(self, tiles: np.ndarray) -> list[Block]:
         chunk = memoryview(self._codec.encode(tiles))

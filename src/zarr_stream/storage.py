@@ -46,10 +46,33 @@ Buffer = bytes | bytearray | memoryview
 
 
 class ShardFile(ABC):
-    """A shard being assembled: encoded chunks appended in order, then published."""
+    """A shard being assembled: encoded chunks appended in order, then published.
+
+    A shard file that ``writes_in_place`` also lets a chunk be written piece by piece into
+    a region reserved for it (see :mod:`zarr_stream._regions`).
+    """
+
+    writes_in_place = False
 
     def __init__(self) -> None:
-        self.size = 0  # bytes appended so far: the offset of the next chunk
+        self.size = 0  # bytes appended or reserved so far: the offset of the next chunk
+
+    def reserve(self, nbytes: int) -> int:
+        """Set ``nbytes`` aside at the end for a chunk written in place; return their offset."""
+        offset = self.size
+        self.size += nbytes
+        return offset
+
+    def write_at(self, offset: int, parts: Sequence[Buffer]) -> None:
+        """Write ``parts`` one after the other from ``offset``, inside what was reserved."""
+        raise NotImplementedError(f"{type(self).__name__} does not write in place")
+
+    def read_at(self, offset: int, nbytes: int) -> bytes:
+        """The ``nbytes`` written from ``offset``."""
+        raise NotImplementedError(f"{type(self).__name__} does not write in place")
+
+    def sync_soon(self) -> None:  # noqa: B027 - only files on a disk have anything to start
+        """Start getting what was written so far to disk, without waiting for it."""
 
     @abstractmethod
     def append(self, parts: Sequence[Buffer]) -> None:
@@ -76,6 +99,8 @@ class ShardFile(ABC):
 
 class Backend(ABC):
     """Writes shards and documents under one store root."""
+
+    writes_in_place = False  # its shard files write chunks in place (ShardFile.writes_in_place)
 
     @abstractmethod
     def prepare(self, overwrite: bool) -> None:
@@ -105,11 +130,12 @@ def nbytes(parts: Sequence[Buffer]) -> int:
     return sum(memoryview(part).nbytes for part in parts)
 
 
-def _write_parts(fd: int, parts: Sequence[Buffer]) -> None:
-    """Write ``parts`` one after the other, gathered: a few system calls, no joined copy."""
+def _write_parts(fd: int, parts: Sequence[Buffer], offset: int) -> None:
+    """Write ``parts`` one after the other from ``offset``, gathered: a few system calls, no copy."""
     views = deque(memoryview(part).cast("B") for part in parts)
     while views:
-        written = os.writev(fd, [views[j] for j in range(min(len(views), _GATHER_MAX))])
+        written = os.pwritev(fd, [views[j] for j in range(min(len(views), _GATHER_MAX))], offset)
+        offset += written
         while views and written >= views[0].nbytes:
             written -= views.popleft().nbytes
         if written:
@@ -129,6 +155,13 @@ def _fsync_path(path: Path, sync: Callable[[int], None] = os.fsync) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         sync(fd)
+    finally:
+        os.close(fd)
+
+
+def _data_sync_and_close(fd: int) -> None:
+    try:
+        os.fdatasync(fd)
     finally:
         os.close(fd)
 
@@ -165,12 +198,28 @@ class _LocalShardFile(ShardFile):
         self._backend = backend
         self._path = path
         self._staged = backend.staging_path(path)
-        self._fd: int | None = os.open(self._staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        # read-write: a chunk that outgrows its region is read back to move it
+        self._fd: int | None = os.open(self._staged, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+
+    writes_in_place = True
 
     def append(self, parts: Sequence[Buffer]) -> None:
+        self.write_at(self.reserve(nbytes(parts)), parts)
+
+    def write_at(self, offset: int, parts: Sequence[Buffer]) -> None:
         assert self._fd is not None
-        _write_parts(self._fd, parts)
-        self.size += nbytes(parts)
+        _write_parts(self._fd, parts, offset)
+
+    def read_at(self, offset: int, nbytes: int) -> bytes:
+        assert self._fd is not None
+        data = os.pread(self._fd, nbytes, offset)
+        if len(data) != nbytes:
+            raise OSError(f"short read of a staged shard: {len(data)} of {nbytes} bytes at {offset}")
+        return data
+
+    def sync_soon(self) -> None:
+        assert self._fd is not None
+        self._backend.start_data_sync(self._fd)
 
     def publish_snapshot(self, tail: Sequence[Buffer], replace: bool) -> None:
         assert self._fd is not None
@@ -179,11 +228,11 @@ class _LocalShardFile(ShardFile):
         try:
             if self.size:
                 src = os.open(self._staged, os.O_RDONLY)
-                try:
-                    _copy_range(src, fd, self.size)
+                try:  # regions reserved at the end may not be written yet: no bytes to copy there
+                    _copy_range(src, fd, min(self.size, os.fstat(src).st_size))
                 finally:
                     os.close(src)
-            _write_parts(fd, tail)
+            _write_parts(fd, tail, self.size)
             if self._backend.fsync:
                 os.fsync(fd)
         finally:
@@ -192,8 +241,8 @@ class _LocalShardFile(ShardFile):
         self._backend.mark_unsynced(self._path)
 
     def publish_final(self, index: bytes, replace: bool) -> None:
+        self.append([index])
         assert self._fd is not None
-        _write_parts(self._fd, [index])
         os.close(self._fd)
         self._fd = None
         _commit(self._staged, self._path, replace)
@@ -209,6 +258,8 @@ class _LocalShardFile(ShardFile):
 class LocalBackend(Backend):
     """Files under a local directory; staged files sit beside their target (same filesystem)."""
 
+    writes_in_place = True
+
     def __init__(self, root: Path, fsync: bool = True) -> None:
         self.root = root
         self.fsync = fsync
@@ -216,6 +267,7 @@ class LocalBackend(Backend):
         # while encoding goes on and flush()/close() only wait for the last few.
         self._syncer = ThreadPoolExecutor(FSYNC_THREADS, thread_name_prefix="zarr-stream-fsync")
         self._syncing: list[Future[None]] = []
+        self._data_syncs: dict[int, Future[None]] = {}  # the last data sync of each staged fd
         self._unsynced_dirs: set[Path] = set()
 
     def prepare(self, overwrite: bool) -> None:
@@ -238,8 +290,26 @@ class LocalBackend(Backend):
     def mark_unsynced(self, path: Path) -> None:
         if not self.fsync:
             return
-        self._syncing.append(self._syncer.submit(_fsync_path, path, fsync_and_drop))
+        self._track(self._syncer.submit(_fsync_path, path, fsync_and_drop))
         self._unsynced_dirs.add(path.parent)
+
+    def start_data_sync(self, fd: int) -> None:
+        """fdatasync a staged file in the background, unless its last one is still going.
+
+        Written pages otherwise sit in the page cache, and the disk's cache, until the
+        shard's fsync, which then waits for all of them at once. A failure is kept for
+        :meth:`sync` to raise: the shard's own fsync, on a new descriptor, may not see it.
+        """
+        last = self._data_syncs.get(fd)
+        if not self.fsync or (last is not None and not last.done()):
+            return
+        self._data_syncs[fd] = self._track(self._syncer.submit(_data_sync_and_close, os.dup(fd)))
+
+    def _track(self, future: Future[None]) -> Future[None]:
+        # drop syncs that succeeded, so a stream that never flushes does not pile them up
+        self._syncing = [f for f in self._syncing if not f.done() or f.exception() is not None]
+        self._syncing.append(future)
+        return future
 
     def open_shard(self, key: str) -> ShardFile:
         return _LocalShardFile(self, self.root / key)
@@ -250,7 +320,7 @@ class LocalBackend(Backend):
         fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         durable = durable and self.fsync
         try:
-            _write_parts(fd, [data])
+            _write_parts(fd, [data], 0)
             if durable:
                 os.fsync(fd)
         finally:
