@@ -103,6 +103,7 @@ def test_blocks_go_to_disk_while_their_slab_fills(tmp_path, monkeypatch, fsync):
     with zs.config.set({"fsync": fsync}), zs.ZarrStream(stream_settings) as s:
         for i in range(24):  # of a 32-frame slab: no shard is complete
             s.append(frames[i % 4])
+
         # written in place while the slab fills, before any shard is published, and synced (fsync on)
         def staged():
             return [p for p in (path / "raw").rglob(".*.partial") if p.stat().st_size > 0]
