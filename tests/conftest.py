@@ -9,15 +9,24 @@ import zarr_stream as zs
 def _small_pool():
     """Two encoder threads and two slabs in flight, as on the reference machine.
 
-    Test frames are small, so ``min_block_bytes`` is 0: compressed arrays take the tile
-    encoding, as big frames do by default. The ``engine`` fixture runs a test both ways.
+    Test frames are small, so ``min_block_bytes`` and ``in_place_slab_bytes`` are 0:
+    compressed arrays take the tile encoding and, on local disk, write their chunks in
+    place, as big frames do by default. The ``engine`` fixture runs a test all three ways.
     """
-    with zs.config.set({"encode_threads": 2, "slabs_in_flight": 2, "min_block_bytes": 0}):
+    settings = {"encode_threads": 2, "slabs_in_flight": 2, "min_block_bytes": 0, "in_place_slab_bytes": 0}
+    with zs.config.set(settings):
         yield
 
 
-@pytest.fixture(params=["tiles", "slabs"])
+ENGINES = {
+    "tiles": {"min_block_bytes": 0, "in_place_slab_bytes": 0},  # written in place as frames come
+    "held": {"min_block_bytes": 0, "in_place_slab_bytes": 2**62},  # slabs held compressed until full
+    "slabs": {"min_block_bytes": 2**62},  # raw slabs, compressed chunk by chunk
+}
+
+
+@pytest.fixture(params=sorted(ENGINES))
 def engine(request):
-    """Compressed arrays encoded tile by tile (Blosc block per frame tile) or from raw slabs."""
-    with zs.config.set({"min_block_bytes": 0 if request.param == "tiles" else 2**62}):
+    """Compressed arrays tile by tile (Blosc block per frame tile), in place or held, or from raw slabs."""
+    with zs.config.set(ENGINES[request.param]):
         yield request.param

@@ -94,6 +94,7 @@ def wait_for(condition, seconds=10.0):
 
 @pytest.mark.parametrize("fsync", [True, False])
 def test_blocks_go_to_disk_while_their_slab_fills(tmp_path, monkeypatch, fsync):
+    monkeypatch.setattr(storage, "DATA_SYNC_BYTES", 1)  # test shards are small
     synced = []
     real = storage._data_sync_and_close
     monkeypatch.setattr(storage, "_data_sync_and_close", lambda fd: (synced.append(fd), real(fd))[1])
@@ -122,6 +123,7 @@ def test_a_failed_background_data_sync_fails_the_flush(tmp_path, monkeypatch):
         os.close(fd)
         raise OSError(errno.EIO, "injected write-back error")
 
+    monkeypatch.setattr(storage, "DATA_SYNC_BYTES", 1)
     monkeypatch.setattr(storage, "_data_sync_and_close", failing)
     frames = camera_frames(4, 128, 128)
     stream = zs.ZarrStream(settings(tmp_path / "s.zarr", (0, 128, 128), (32, 64, 64), (1, 2, 2)))
@@ -131,3 +133,17 @@ def test_a_failed_background_data_sync_fails_the_flush(tmp_path, monkeypatch):
         stream.flush()
     monkeypatch.undo()
     stream.close()
+
+
+@pytest.mark.parametrize("over", [0, 1])
+def test_slabs_under_in_place_slab_bytes_are_held_until_full(tmp_path, over):
+    slab_bytes = 32 * 128 * 128 * 2
+    frames = camera_frames(4, 128, 128)
+    path = tmp_path / "s.zarr"
+    stream_settings = settings(path, (0, 128, 128), (32, 64, 64), (1, 1, 1))
+    with zs.config.set({"in_place_slab_bytes": slab_bytes + over}), zs.ZarrStream(stream_settings) as s:
+        for i in range(24):
+            s.append(frames[i % 4])
+        written = wait_for(lambda: [p for p in (path / "raw").rglob(".*.partial") if p.stat().st_size], 2.0)
+        assert bool(written) is (over == 0)
+    np.testing.assert_array_equal(read(path, "raw"), np.stack([frames[i % 4] for i in range(24)]))

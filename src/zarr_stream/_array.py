@@ -11,6 +11,7 @@ covers a shard before that shard is published.
 from __future__ import annotations
 
 import json
+import math
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -61,7 +62,10 @@ class ArrayStream:
         self._prefix = f"{self.key}/" if self.key else ""
         self._backend = backend
         self._pool = pool
-        in_place = InPlace(self._slab_shard_file, self._run_on_writer) if backend.writes_in_place else None
+        slab_bytes = self.layout.frames_per_slab * math.prod(self.layout.frame_shape) * self.dtype.itemsize
+        in_place = None
+        if backend.writes_in_place and slab_bytes >= tuning.in_place_slab_bytes:
+            in_place = InPlace(self._slab_shard_file, self._run_on_writer)
         self._encoding = _encoding(self.layout, self.dtype, settings, pool, tuning, in_place)
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="zarr-stream-writer")
         self._pending: deque[Future[None]] = deque()

@@ -17,6 +17,13 @@ min_block_bytes
     many bytes (default 16384) compress each tile as it arrives, as one Blosc block of
     its chunk, and keep only compressed bytes. Arrays with smaller tiles are buffered in
     raw slabs and compressed chunk by chunk, with Blosc's own block size.
+in_place_slab_bytes
+    On local disk, compressed arrays encoded tile by tile whose slabs (one chunk deep)
+    hold at least this many raw bytes (default 128 MiB) write each frame's compressed
+    blocks into their chunks' regions of the shard files as the frames come, instead of
+    keeping a slab's compressed bytes until it is full: half the memory, and ``close()``
+    waits for less (see ``docs/concepts.md``). Shards then hold a few percent of unused
+    bytes, mostly holes on disk. Smaller slabs gain nothing from it.
 fsync
     True (the default): ``flush()`` and ``close()`` return only once every shard and
     ``zarr.json`` they cover is on disk (fsync), so acknowledged frames survive a power
@@ -41,11 +48,28 @@ from donfig import Config
 
 from zarr_stream.errors import SettingsError
 
-__all__ = ["Tuning", "config", "encode_threads", "fsync", "min_block_bytes", "slabs_in_flight", "tuning"]
+__all__ = [
+    "Tuning",
+    "config",
+    "encode_threads",
+    "fsync",
+    "in_place_slab_bytes",
+    "min_block_bytes",
+    "slabs_in_flight",
+    "tuning",
+]
 
 config = Config(
     "zarr_stream",
-    defaults=[{"encode_threads": 0, "slabs_in_flight": 1, "fsync": True, "min_block_bytes": 16384}],
+    defaults=[
+        {
+            "encode_threads": 0,
+            "slabs_in_flight": 1,
+            "fsync": True,
+            "min_block_bytes": 16384,
+            "in_place_slab_bytes": 128 << 20,
+        }
+    ],
     env_prefix="ZSTREAM_",
 )
 
@@ -86,6 +110,11 @@ def min_block_bytes() -> int:
     return _positive("min_block_bytes", 0)
 
 
+def in_place_slab_bytes() -> int:
+    """Smallest slab, in raw bytes, whose compressed blocks are written in place as they come."""
+    return _positive("in_place_slab_bytes", 0)
+
+
 @dataclass(frozen=True, slots=True)
 class Tuning:
     """The engine's knobs, read from the config once when a stream opens."""
@@ -94,8 +123,9 @@ class Tuning:
     slabs_in_flight: int
     min_block_bytes: int
     fsync: bool
+    in_place_slab_bytes: int
 
 
 def tuning() -> Tuning:
     """Read (and check) every engine key of the config as it stands now."""
-    return Tuning(encode_threads(), slabs_in_flight(), min_block_bytes(), fsync())
+    return Tuning(encode_threads(), slabs_in_flight(), min_block_bytes(), fsync(), in_place_slab_bytes())
