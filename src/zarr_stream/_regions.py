@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -78,7 +78,7 @@ class _Region:
     used: int
     starts: np.ndarray  # each block's offset in the chunk; -1 until it is written
     stored: bool = False  # some block is not all fill value: the chunk is stored
-    mean_block: float = field(default=0.0)
+    mean_block: float = 0.0  # of the blocks written so far
 
 
 class SlabPlacer:
