@@ -34,7 +34,7 @@ from zarr_stream._layout import ChunkPlacement
 from zarr_stream._stitch import Block, BlockCompressor
 from zarr_stream.storage import Buffer, ShardFile
 
-__all__ = ["MARGIN", "Blocks", "ChunkTiles", "SlabPlacer", "region_bytes"]
+__all__ = ["MARGIN", "Blocks", "ChunkTiles", "SlabFrames", "SlabPlacer", "region_bytes"]
 
 Blocks = list[Block]  # one frame's tiles, compressed
 
@@ -81,7 +81,26 @@ class _Region:
     mean_block: float = 0.0  # of the blocks written so far
 
 
-class SlabPlacer:
+class SlabFrames:
+    """A slab's frames as the caller adds them: each one's compression, under way or done."""
+
+    def __init__(self) -> None:
+        self._frames: list[Future[Blocks] | None] = []  # None once its blocks are written
+
+    @property
+    def frames(self) -> int:
+        """Frames added so far."""
+        return len(self._frames)
+
+    def add(self, frame: Future[Blocks]) -> None:
+        self._frames.append(frame)
+
+    def release(self) -> None:
+        """Wait for compression still going (its frame buffers come back then)."""
+        wait([frame for frame in self._frames if frame is not None])
+
+
+class SlabPlacer(SlabFrames):
     """One slab's chunks, written in place as its frames come (see the module docstring).
 
     The caller thread adds each frame's compression; everything else runs on the writer
@@ -95,21 +114,13 @@ class SlabPlacer:
         frames_per_slab: int,
         shard_file: Callable[[ChunkPlacement], ShardFile],
     ) -> None:
+        super().__init__()
         self._compressor = compressor
         self._chunks = chunks
         self._plan_at = max(1, frames_per_slab // 2)
         self._shard_file = shard_file
-        self._frames: list[Future[Blocks] | None] = []  # None once its blocks are written
         self._placed = 0  # frames whose blocks are written
         self._regions: list[_Region] | None = None
-
-    @property
-    def frames(self) -> int:
-        """Frames added so far."""
-        return len(self._frames)
-
-    def add(self, frame: Future[Blocks]) -> None:
-        self._frames.append(frame)
 
     def place(self, upto: int, now: bool = False) -> None:
         """Write the blocks of the first ``upto`` frames; before half the slab is in, only if ``now``."""
@@ -147,10 +158,6 @@ class SlabPlacer:
                 region.file.write_at(region.start + region.used, [zero] * len(missing))
             region.file.write_at(region.start, [self._compressor.header(starts, total)])
             yield chunk.placement, Placed(region.start, total)
-
-    def release(self) -> None:
-        """Wait for compression still going (its frame buffers come back then)."""
-        wait([frame for frame in self._frames if frame is not None])
 
     def _take(self, frame: int) -> Blocks:
         future = self._frames[frame]

@@ -20,7 +20,7 @@ import functools
 import math
 import queue
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, Future, wait
+from concurrent.futures import Executor, Future
 from typing import NamedTuple, Protocol
 
 import numpy as np
@@ -28,7 +28,7 @@ import numpy as np
 from zarr_stream._buffer import FrameScatter, preallocated, take
 from zarr_stream._encode import EncodedChunk, EncodedSlab
 from zarr_stream._layout import ChunkPlacement, Layout
-from zarr_stream._regions import Blocks, ChunkTiles, SlabPlacer
+from zarr_stream._regions import Blocks, ChunkTiles, SlabFrames, SlabPlacer
 from zarr_stream._stitch import BlockCompressor
 from zarr_stream.settings import Compression
 from zarr_stream.storage import ShardFile
@@ -63,36 +63,26 @@ class SlabBlocks(Protocol):
     def release(self) -> None: ...
 
 
-class HeldBlocks:
+class HeldBlocks(SlabFrames):
     """One slab's compressed blocks, kept until its chunks are stitched whole."""
 
     def __init__(self, compressor: BlockCompressor, chunks: Sequence[ChunkTiles]) -> None:
+        super().__init__()
         self._compressor = compressor
         self._chunks = chunks
-        self._frames: list[Future[Blocks]] = []
-
-    @property
-    def frames(self) -> int:
-        return len(self._frames)
-
-    def add(self, frame: Future[Blocks]) -> None:
-        self._frames.append(frame)
 
     def place(self, upto: int, now: bool = False) -> None:
         """Nothing is written before the slab is whole."""
 
     def chunks(self) -> Iterator[EncodedChunk]:
         """Every stored chunk, stitched; frames not yet added are fill value."""
-        blocks = [future.result() for future in self._frames]
+        blocks = [future.result() for future in self._frames if future is not None]
         filled = len(blocks)
         for chunk in self._chunks:
             tiles = [blocks[f][chunk.tile] if 0 <= f < filled else None for f in chunk.segment_frames]
             parts = self._compressor.assemble(tiles)
             if parts is not None:
                 yield chunk.placement, parts
-
-    def release(self) -> None:
-        wait(self._frames)
 
 
 class TileEncoding:
