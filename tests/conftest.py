@@ -11,22 +11,32 @@ def _small_pool():
 
     Test frames are small, so ``min_block_bytes`` and ``in_place_slab_bytes`` are 0:
     compressed arrays take the tile encoding and, on local disk, write their chunks in
-    place, as big frames do by default. The ``engine`` fixture runs a test all three ways.
+    place, as big frames do by default; ``max_block_bytes`` 0 keeps one frame's tile per
+    Blosc block, so slabs come in many runs. The ``engine`` fixture runs a test four ways.
     """
-    settings = {"encode_threads": 2, "slabs_in_flight": 2, "min_block_bytes": 0, "in_place_slab_bytes": 0}
+    settings = {
+        "encode_threads": 2,
+        "slabs_in_flight": 2,
+        "min_block_bytes": 0,
+        "in_place_slab_bytes": 0,
+        "max_block_bytes": 0,
+    }
     with zs.config.set(settings):
         yield
 
 
+# Blocks of up to 1 KiB: runs of a few frames for most test layouts (tiles of 64-512 bytes).
+RUNS = {"max_block_bytes": 1024}
 ENGINES = {
-    "tiles": {"min_block_bytes": 0, "in_place_slab_bytes": 0},  # written in place as frames come
-    "held": {"min_block_bytes": 0, "in_place_slab_bytes": 2**62},  # slabs held compressed until full
+    "tiles": {"min_block_bytes": 0, "in_place_slab_bytes": 0},  # written in place, a block per tile
+    "runs": {"min_block_bytes": 0, "in_place_slab_bytes": 0, **RUNS},  # in place, a block per run
+    "held": {"min_block_bytes": 0, "in_place_slab_bytes": 2**62, **RUNS},  # held compressed until full
     "slabs": {"min_block_bytes": 2**62},  # raw slabs, compressed chunk by chunk
 }
 
 
 @pytest.fixture(params=sorted(ENGINES))
 def engine(request):
-    """Compressed arrays tile by tile (Blosc block per frame tile), in place or held, or from raw slabs."""
+    """Compressed arrays tile by tile (in place, a block per tile or per run; or held), or from raw slabs."""
     with zs.config.set(ENGINES[request.param]):
         yield request.param

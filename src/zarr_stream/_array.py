@@ -23,7 +23,7 @@ import numpy as np
 
 from zarr_stream._encode import EncodedSlab, Encoding, Placed, SlabEncoding, encode_index
 from zarr_stream._layout import ChunkPlacement, Layout
-from zarr_stream._tiles import InPlace, TileEncoding, tile_bytes
+from zarr_stream._tiles import InPlace, TileEncoding, frames_per_block, tile_bytes
 from zarr_stream.config import Tuning
 from zarr_stream.errors import BackgroundError, ObjectExistsError, SettingsError
 from zarr_stream.metadata import array_document, array_metadata, document_key
@@ -260,7 +260,9 @@ def _encoding(
     threads = tuning.encode_threads
     compression = settings.compression
     if compression is not None and tile_bytes(layout, dtype) >= tuning.min_block_bytes:
-        # enough frame buffers to keep every encoder busy while the caller copies the next
-        frames = 2 * threads + 2
-        return TileEncoding(layout, dtype, compression, pool, tuning.slabs_in_flight, frames, in_place)
+        per_run = frames_per_block(layout, dtype, tuning.max_block_bytes)
+        # a run buffer for every encoder, one for the caller to fill and one spare; and, as
+        # one-frame runs need to ride out jitter, at least 2 frames per encoder plus 2
+        runs = max(threads + 2, -(-(2 * threads + 2) // per_run))
+        return TileEncoding(layout, dtype, compression, pool, tuning.slabs_in_flight, runs, per_run, in_place)
     return SlabEncoding(layout, dtype, compression, pool, tuning.slabs_in_flight, batches=4 * threads)

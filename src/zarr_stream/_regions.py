@@ -5,10 +5,12 @@ its last block is: written whole, all of a slab's chunks wait for its last frame
 the disk at once, and ``close()`` waits for the last slab's bytes to get there (a sixth of
 a zstd stream's time).
 
-Instead, once half of a slab's frames are compressed, every chunk of the slab gets a
-region at the end of its shard file, sized for its blocks so far plus as many again as
-are still to come, at their mean size plus a margin. Blocks go into their regions as
-their frames are compressed, and the disk takes them while later frames compress. Each
+A slab comes as runs of frames (one frame, or a few whose tiles make one bigger block):
+each run's compression gives one block of each chunk of the slab. Once half of a slab's
+runs are compressed, every chunk of the slab gets a region at the end of its shard file,
+sized for its blocks so far plus as many again as are still to come, at their mean size
+plus a margin. Blocks go into their regions as their runs are compressed, and the disk
+takes them while later frames compress. Each
 block's offset goes into the chunk's Blosc header, written last at the region's start:
 Blosc finds blocks by those offsets, so they may come in any order. A chunk that
 outgrows its region moves to a bigger one at the end of the file.
@@ -34,20 +36,20 @@ from zarr_stream._layout import ChunkPlacement
 from zarr_stream._stitch import Block, BlockCompressor
 from zarr_stream.storage import Buffer, ShardFile
 
-__all__ = ["MARGIN", "Blocks", "ChunkTiles", "SlabFrames", "SlabPlacer", "region_bytes"]
+__all__ = ["MARGIN", "Blocks", "ChunkTiles", "SlabPlacer", "SlabRuns", "region_bytes"]
 
-Blocks = list[Block]  # one frame's tiles, compressed
+Blocks = list[Block]  # one run's block of each chunk (see _stitch), in a frame's tile order
 
 #: Room for a chunk's blocks still to come, over their mean size so far.
 MARGIN = 0.05
 
 
 class ChunkTiles(NamedTuple):
-    """One chunk of a slab: where it goes, its tile in each frame, and its blocks' frames."""
+    """One chunk of a slab: where it goes, its tile in each frame, and its blocks' runs."""
 
     placement: ChunkPlacement
-    tile: int  # the chunk's tile in a frame's list of blocks
-    segment_frames: list[int]  # the frame (in the slab) of each block; -1 past a ragged edge
+    tile: int  # the chunk's tile in a frame: its block in a run's list of blocks
+    segment_runs: list[int]  # the run (in the slab) of each block; -1 past a ragged edge
 
 
 def region_bytes(placed: int, blocks_to_come: int, mean_block: float) -> int:
@@ -60,7 +62,7 @@ def region_bytes(placed: int, blocks_to_come: int, mean_block: float) -> int:
 
 
 class _Batch(NamedTuple):
-    """A chunk's blocks from a run of frames: block numbers, bytes as stored, their total."""
+    """A chunk's blocks from some runs: block numbers, bytes as stored, their total."""
 
     segments: list[int]
     data: list[Buffer]
@@ -81,29 +83,29 @@ class _Region:
     mean_block: float = 0.0  # of the blocks written so far
 
 
-class SlabFrames:
-    """A slab's frames as the caller adds them: each one's compression, under way or done."""
+class SlabRuns:
+    """A slab's runs of frames as the caller adds them: each one's compression, under way or done."""
 
     def __init__(self) -> None:
-        self._frames: list[Future[Blocks] | None] = []  # None once its blocks are written
+        self._runs: list[Future[Blocks] | None] = []  # None once its blocks are written
 
     @property
-    def frames(self) -> int:
-        """Frames added so far."""
-        return len(self._frames)
+    def runs(self) -> int:
+        """Runs added so far."""
+        return len(self._runs)
 
-    def add(self, frame: Future[Blocks]) -> None:
-        self._frames.append(frame)
+    def add(self, run: Future[Blocks]) -> None:
+        self._runs.append(run)
 
     def release(self) -> None:
         """Wait for compression still going (its frame buffers come back then)."""
-        wait([frame for frame in self._frames if frame is not None])
+        wait([run for run in self._runs if run is not None])
 
 
-class SlabPlacer(SlabFrames):
-    """One slab's chunks, written in place as its frames come (see the module docstring).
+class SlabPlacer(SlabRuns):
+    """One slab's chunks, written in place as its runs come (see the module docstring).
 
-    The caller thread adds each frame's compression; everything else runs on the writer
+    The caller thread adds each run's compression; everything else runs on the writer
     thread, or on the caller's once the writer is idle (a flush).
     """
 
@@ -111,24 +113,24 @@ class SlabPlacer(SlabFrames):
         self,
         compressor: BlockCompressor,
         chunks: Sequence[ChunkTiles],
-        frames_per_slab: int,
+        runs_per_slab: int,
         shard_file: Callable[[ChunkPlacement], ShardFile],
     ) -> None:
         super().__init__()
         self._compressor = compressor
         self._chunks = chunks
-        self._plan_at = max(1, frames_per_slab // 2)
+        self._plan_at = max(1, runs_per_slab // 2)
         self._shard_file = shard_file
-        self._placed = 0  # frames whose blocks are written
+        self._placed = 0  # runs whose blocks are written
         self._regions: list[_Region] | None = None
 
     def place(self, upto: int, now: bool = False) -> None:
-        """Write the blocks of the first ``upto`` frames; before half the slab is in, only if ``now``."""
+        """Write the blocks of the first ``upto`` runs; before half the slab is in, only if ``now``."""
         if upto <= self._placed or (self._regions is None and upto < self._plan_at and not now):
             return
         first, self._placed = self._placed, upto
-        frames = [self._take(f) for f in range(first, upto)]
-        batches = [self._batch(chunk, frames, first) for chunk in self._chunks]
+        runs = [self._take(r) for r in range(first, upto)]
+        batches = [self._batch(chunk, runs, first) for chunk in self._chunks]
         if self._regions is None:
             self._regions = self._plan(batches)
         for region, batch in zip(self._regions, batches, strict=True):
@@ -136,40 +138,52 @@ class SlabPlacer(SlabFrames):
         for file in {id(r.file): r.file for r in self._regions}.values():
             file.sync_soon()
 
-    def chunks(self) -> Iterator[tuple[ChunkPlacement, Placed]]:
-        """Every stored chunk as it stands, frames not yet added as fill value.
+    def chunks(self, partial: Blocks | None = None) -> Iterator[tuple[ChunkPlacement, Placed]]:
+        """Every stored chunk as it stands: ``partial`` is the blocks of the run being filled
+        (its frames to come as fill value), and runs not yet added are fill value.
 
-        Writes the headers (and the fill-value blocks) in place, then yields each chunk.
+        Writes the headers, and the blocks not written yet, in place, then yields each chunk.
         """
-        self.place(len(self._frames), now=True)
+        self.place(len(self._runs), now=True)
+        extra = None
+        if partial is not None:
+            extra = [self._batch(chunk, [partial], len(self._runs)) for chunk in self._chunks]
+            if self._regions is None:
+                self._regions = self._plan(extra)
         if self._regions is None:  # no frame at all
             return
         zero = self._compressor.block_data(None)
-        for chunk, region in zip(self._chunks, self._regions, strict=True):
-            if not region.stored:
-                continue
+        for i, (chunk, region) in enumerate(zip(self._chunks, self._regions, strict=True)):
             missing = np.flatnonzero(region.starts < 0)
-            if region.used + len(missing) * len(zero) > region.capacity:
-                self._move(region, len(missing) * len(zero), len(missing), 0)
-            starts = region.starts.copy()  # missing blocks come after what is written: not kept
-            starts[missing] = region.used + np.arange(len(missing)) * len(zero)
-            total = region.used + len(missing) * len(zero)
-            if len(missing):
-                region.file.write_at(region.start + region.used, [zero] * len(missing))
+            tail = dict.fromkeys(missing.tolist(), zero)
+            stored = region.stored
+            if extra is not None:
+                tail.update(zip(extra[i].segments, extra[i].data, strict=True))
+                stored = stored or extra[i].stored
+            if not stored:
+                continue
+            sizes = [len(data) for data in tail.values()]
+            if region.used + sum(sizes) > region.capacity:
+                self._move(region, sum(sizes), len(missing), 0)
+            starts = region.starts.copy()  # blocks not written yet come after the rest: not kept
+            starts[missing] = region.used + np.cumsum([0, *sizes])[:-1]
+            total = region.used + sum(sizes)
+            if tail:
+                region.file.write_at(region.start + region.used, list(tail.values()))
             region.file.write_at(region.start, [self._compressor.header(starts, total)])
             yield chunk.placement, Placed(region.start, total)
 
-    def _take(self, frame: int) -> Blocks:
-        future = self._frames[frame]
+    def _take(self, run: int) -> Blocks:
+        future = self._runs[run]
         assert future is not None
-        self._frames[frame] = None  # written once taken: its blocks are freed with the batch
+        self._runs[run] = None  # written once taken: its blocks are freed with the batch
         return future.result()
 
-    def _batch(self, chunk: ChunkTiles, frames: list[Blocks], first: int) -> _Batch:
-        """The chunk's blocks among ``frames`` (frames ``first`` on)."""
-        last = first + len(frames)
-        segments = [s for s, f in enumerate(chunk.segment_frames) if first <= f < last]
-        blocks = [frames[chunk.segment_frames[s] - first][chunk.tile] for s in segments]
+    def _batch(self, chunk: ChunkTiles, runs: list[Blocks], first: int) -> _Batch:
+        """The chunk's blocks among ``runs`` (runs ``first`` on), in block order."""
+        last = first + len(runs)
+        segments = [s for s, r in enumerate(chunk.segment_runs) if first <= r < last]
+        blocks = [runs[chunk.segment_runs[s] - first][chunk.tile] for s in segments]
         data = [self._compressor.block_data(block) for block in blocks]
         return _Batch(segments, data, sum(len(d) for d in data), any(b is not None for b in blocks))
 
@@ -180,7 +194,7 @@ class SlabPlacer(SlabFrames):
         overall = sum(sizes) / max(1, sum(counts))  # for chunks with no block yet
         regions = []
         for chunk, size, count in zip(self._chunks, sizes, counts, strict=True):
-            blocks = len(chunk.segment_frames)
+            blocks = len(chunk.segment_runs)
             header = self._compressor.header_bytes(blocks)
             mean = size / count if count else overall
             capacity = region_bytes(header + size, blocks - count, mean)

@@ -1,16 +1,20 @@
 """Frames -> compressed tiles -> chunks, with no raw slab.
 
-Each frame is copied once, cut into its chunks' tiles, into a small recycled frame
-buffer; an encoder thread compresses it in one Blosc call, every tile one Blosc block
-(see :mod:`zarr_stream._stitch`), and gives the buffer back. A slab is then only the
-compressed blocks of its frames. On a local disk they are written into their chunks'
-regions of the shard files as they come (:mod:`zarr_stream._regions`); elsewhere they
-are kept until the slab's last frame is in, then each chunk is stitched from its blocks,
-in order, with no copy of the compressed bytes (:class:`HeldBlocks`).
+Each frame is copied once, cut into its chunks' tiles, into a small recycled buffer that
+holds a run of consecutive frames: one frame, or as many as make a Blosc block of up to
+``max_block_bytes`` (:func:`frames_per_block`), laid out so that each chunk's tiles of the
+run are contiguous. Once the run is in, an encoder thread compresses the buffer in one
+Blosc call, every chunk's tiles one Blosc block (see :mod:`zarr_stream._stitch`), and
+gives the buffer back. A slab is then only the compressed blocks of its runs. On a local
+disk they are written into their chunks' regions of the shard files as they come
+(:mod:`zarr_stream._regions`); elsewhere they are kept until the slab's last run is in,
+then each chunk is stitched from its blocks, in order, with no copy of the compressed
+bytes (:class:`HeldBlocks`). A flush compresses the run being filled as it stands, its
+frames to come as fill value.
 
-Memory is a few frame buffers plus, per slab in flight, its compressed bytes not yet
+Memory is a few run buffers plus, per slab in flight, its compressed bytes not yet
 written: half a slab's at most when written in place.
-``append`` blocks while every frame buffer is in use (encoders behind) or
+``append`` blocks while every run buffer is in use (encoders behind) or
 ``slabs_in_flight`` full slabs wait for the writer (disk behind).
 """
 
@@ -28,17 +32,37 @@ import numpy as np
 from zarr_stream._buffer import FrameScatter, preallocated, take
 from zarr_stream._encode import EncodedChunk, EncodedSlab
 from zarr_stream._layout import ChunkPlacement, Layout
-from zarr_stream._regions import Blocks, ChunkTiles, SlabFrames, SlabPlacer
+from zarr_stream._regions import Blocks, ChunkTiles, SlabPlacer, SlabRuns
 from zarr_stream._stitch import BlockCompressor
 from zarr_stream.settings import Compression
 from zarr_stream.storage import ShardFile
 
-__all__ = ["HeldBlocks", "InPlace", "TileEncoding", "tile_bytes"]
+__all__ = ["HeldBlocks", "InPlace", "TileEncoding", "frames_per_block", "tile_bytes"]
 
 
 def tile_bytes(layout: Layout, dtype: np.dtype) -> int:
-    """Bytes of one frame's tile of a chunk: the Blosc block size of the tile encoding."""
+    """Bytes of one frame's tile of a chunk."""
     return math.prod(layout.tile_shape) * dtype.itemsize
+
+
+def frames_per_block(layout: Layout, dtype: np.dtype, max_block_bytes: int) -> int:
+    """Consecutive frames whose tiles of a chunk make one Blosc block of the tile encoding.
+
+    As many as fit in ``max_block_bytes`` (one at least) and divide the chunk's depth, so
+    that no block straddles two chunks. One when frames have dimensions between the append
+    dimension and theirs: a chunk's consecutive tiles are then not consecutive frames'.
+
+    >>> lay = Layout(shape=(0, 2048, 2048), chunks=(64, 256, 256), shard_counts=(1, 4, 4))
+    >>> frames_per_block(lay, np.dtype("uint16"), 512 << 10)  # 128 KiB tiles
+    4
+    >>> frames_per_block(Layout((0, 8, 8), (6, 8, 8), (1, 1, 1)), np.dtype("uint8"), 256)
+    3
+    """
+    depth = layout.chunks[0]
+    if list(layout.chunk_segments().values()) != [list(range(depth))]:  # tiles not frames in order
+        return 1
+    fitting = max(1, max_block_bytes // tile_bytes(layout, dtype))
+    return max(k for k in range(1, min(depth, fitting) + 1) if depth % k == 0)
 
 
 class InPlace(NamedTuple):
@@ -49,21 +73,21 @@ class InPlace(NamedTuple):
 
 
 class SlabBlocks(Protocol):
-    """One slab's frames, compressed: :class:`HeldBlocks` or a :class:`SlabPlacer`."""
+    """One slab's runs of frames, compressed: :class:`HeldBlocks` or a :class:`SlabPlacer`."""
 
     @property
-    def frames(self) -> int: ...
+    def runs(self) -> int: ...
 
-    def add(self, frame: Future[Blocks]) -> None: ...
+    def add(self, run: Future[Blocks]) -> None: ...
 
     def place(self, upto: int, now: bool = False) -> None: ...
 
-    def chunks(self) -> Iterator[EncodedChunk]: ...
+    def chunks(self, partial: Blocks | None = None) -> Iterator[EncodedChunk]: ...
 
     def release(self) -> None: ...
 
 
-class HeldBlocks(SlabFrames):
+class HeldBlocks(SlabRuns):
     """One slab's compressed blocks, kept until its chunks are stitched whole."""
 
     def __init__(self, compressor: BlockCompressor, chunks: Sequence[ChunkTiles]) -> None:
@@ -74,12 +98,14 @@ class HeldBlocks(SlabFrames):
     def place(self, upto: int, now: bool = False) -> None:
         """Nothing is written before the slab is whole."""
 
-    def chunks(self) -> Iterator[EncodedChunk]:
-        """Every stored chunk, stitched; frames not yet added are fill value."""
-        blocks = [future.result() for future in self._frames if future is not None]
+    def chunks(self, partial: Blocks | None = None) -> Iterator[EncodedChunk]:
+        """Every stored chunk, stitched: ``partial`` is the run being filled, later runs fill value."""
+        blocks = [future.result() for future in self._runs if future is not None]
+        if partial is not None:
+            blocks.append(partial)
         filled = len(blocks)
         for chunk in self._chunks:
-            tiles = [blocks[f][chunk.tile] if 0 <= f < filled else None for f in chunk.segment_frames]
+            tiles = [blocks[r][chunk.tile] if 0 <= r < filled else None for r in chunk.segment_runs]
             parts = self._compressor.assemble(tiles)
             if parts is not None:
                 yield chunk.placement, parts
@@ -95,21 +121,27 @@ class TileEncoding:
         compression: Compression,
         pool: Executor,
         slabs_in_flight: int,
-        frames_in_flight: int,
+        runs_in_flight: int,
+        per_run: int = 1,
         in_place: InPlace | None = None,
     ) -> None:
         self._layout = layout
         self._pool = pool
-        self._compressor = BlockCompressor(compression, dtype, tile_bytes(layout, dtype))
+        self._per_run = per_run  # frames per run (per block): frames_per_block
+        self._compressor = BlockCompressor(compression, dtype, per_run * tile_bytes(layout, dtype))
         self._scatter = FrameScatter(layout)
-        self._tile_size = math.prod(layout.tile_shape)
+        self._block_size = per_run * math.prod(layout.tile_shape)
+        self._runs_per_slab = layout.frames_per_slab // per_run
         self._in_place = in_place
-        self._batch = max(1, layout.frames_per_slab // 16)  # frames per in-place write
+        self._batch = max(1, self._runs_per_slab // 16)  # runs per in-place write
         fnd = layout.frame_ndim
-        shape = (*layout.frame_grid, 1, *layout.tile_shape)  # the scatter's view of one frame
-        self._free_frames: queue.SimpleQueue[np.ndarray] = queue.SimpleQueue()
-        for _ in range(frames_in_flight):
-            self._free_frames.put(preallocated(shape, dtype))
+        self._whole_grid = (slice(None),) * fnd
+        shape = (*layout.frame_grid, per_run, *layout.tile_shape)  # the scatter's view of a run
+        self._free_runs: queue.SimpleQueue[np.ndarray] = queue.SimpleQueue()
+        for _ in range(runs_in_flight):
+            self._free_runs.put(preallocated(shape, dtype))
+        self._run: np.ndarray | None = None  # the run buffer being filled
+        self._run_frames = 0  # frames in it
         self._free_slabs: queue.SimpleQueue[int] = queue.SimpleQueue()
         for slot in range(slabs_in_flight + 1):  # the filling slab, then those waiting to be written
             self._free_slabs.put(slot)
@@ -118,13 +150,14 @@ class TileEncoding:
         self._index = 0
         self.frames = 0
         segments = layout.chunk_segments()
-        # per depth in a shard row: each chunk's placement, its tile in a frame, its segments' frames
+        # per depth in a shard row: each chunk's placement, its tile in a frame, its blocks' runs
         self._chunks = [
             [
                 ChunkTiles(
                     p,
                     int(np.ravel_multi_index(p.grid_coords[-fnd:], layout.frame_grid)),
-                    segments[p.grid_coords[:-fnd]],
+                    # runs of consecutive frames (per_run > 1 only when segments are frames in order)
+                    [f // per_run for f in segments[p.grid_coords[:-fnd]][::per_run]],
                 )
                 for p in layout.slab_chunks(depth)
             ]
@@ -134,45 +167,56 @@ class TileEncoding:
     def write(
         self, frames: np.ndarray, on_full: Callable[[EncodedSlab], None], check: Callable[[], None]
     ) -> None:
-        per_slab = self._layout.frames_per_slab
         for position in range(len(frames)):
             if self._slab is None:
                 self._slot = take(self._free_slabs, check)
                 self._slab = self._new_slab()
-            buffer = take(self._free_frames, check)
-            try:
-                self._scatter.copy(buffer, frames[position : position + 1])
-            except BaseException:
-                self._free_frames.put(buffer)
-                raise
-            slab = self._slab
-            slab.add(self._pool.submit(self._compress, buffer))
+            if self._run is None:
+                self._run = take(self._free_runs, check)
+            # a failed copy leaves the run as it was: the frame's place is filled again next
+            self._scatter.copy(self._frames_of_run(self._run_frames, 1), frames[position : position + 1])
+            self._run_frames += 1
             self.frames += 1
-            if slab.frames == per_slab:
+            if self._run_frames < self._per_run:
+                continue
+            slab, buffer = self._slab, self._run
+            self._run, self._run_frames = None, 0
+            slab.add(self._pool.submit(self._compress, buffer))
+            if slab.runs == self._runs_per_slab:
                 on_full(self._encoded(slab, self._slot))
                 self._slab, self._slot = None, None
                 self._index += 1
-            elif self._in_place is not None and slab.frames % self._batch == 0:
-                self._in_place.run(functools.partial(slab.place, slab.frames))
+            elif self._in_place is not None and slab.runs % self._batch == 0:
+                self._in_place.run(functools.partial(slab.place, slab.runs))
 
     def partial(self) -> EncodedSlab | None:
         """The slab being filled as it stands; it goes on filling afterwards."""
-        if self._slab is None or not self._slab.frames:
+        if self._slab is None:
             return None
-        return EncodedSlab(self._index, self._slab.chunks(), lambda: None)
+        partial = None
+        if self._run is not None and self._run_frames:
+            # the frames to come as fill value, for now: they overwrite it as they come
+            self._scatter.copy(self._frames_of_run(self._run_frames, self._per_run - self._run_frames), None)
+            partial = self._compressor.compress(self._run.reshape(-1, self._block_size))
+        return EncodedSlab(self._index, self._slab.chunks(partial), lambda: None)
+
+    def _frames_of_run(self, first: int, count: int) -> np.ndarray:
+        """The run buffer's view of ``count`` of its frames from ``first``, as the scatter fills it."""
+        assert self._run is not None
+        return self._run[(*self._whole_grid, slice(first, first + count))]
 
     def _new_slab(self) -> SlabBlocks:
         chunks = self._chunks[self._index % self._layout.shard_counts[0]]
         if self._in_place is None:
             return HeldBlocks(self._compressor, chunks)
         shard_file = functools.partial(self._in_place.shard_file, self._index)
-        return SlabPlacer(self._compressor, chunks, self._layout.frames_per_slab, shard_file)
+        return SlabPlacer(self._compressor, chunks, self._runs_per_slab, shard_file)
 
     def _compress(self, buffer: np.ndarray) -> Blocks:
         try:
-            return self._compressor.compress(buffer.reshape(-1, self._tile_size))
+            return self._compressor.compress(buffer.reshape(-1, self._block_size))
         finally:
-            self._free_frames.put(buffer)
+            self._free_runs.put(buffer)
 
     def _encoded(self, slab: SlabBlocks, slot: int | None) -> EncodedSlab:
         def release() -> None:

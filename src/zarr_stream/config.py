@@ -17,6 +17,13 @@ min_block_bytes
     many bytes (default 16384) compress each tile as it arrives, as one Blosc block of
     its chunk, and keep only compressed bytes. Arrays with smaller tiles are buffered in
     raw slabs and compressed chunk by chunk, with Blosc's own block size.
+max_block_bytes
+    Such arrays join the tiles of consecutive frames into one Blosc block while the
+    block stays within this many bytes (default 524288): as many frames as fit and
+    divide the chunk's depth, one when a tile alone is bigger. Bigger blocks compress
+    faster (zstd: 8% from 128 to 512 KiB) and a little smaller; the encoder then holds
+    that many frames per block being filled. Arrays with dimensions between the append
+    dimension and a frame's (channels, z) keep one tile per block.
 in_place_slab_bytes
     On local disk, compressed arrays encoded tile by tile whose slabs (one chunk deep)
     hold at least this many raw bytes (default 128 MiB) write each frame's compressed
@@ -54,6 +61,7 @@ __all__ = [
     "encode_threads",
     "fsync",
     "in_place_slab_bytes",
+    "max_block_bytes",
     "min_block_bytes",
     "slabs_in_flight",
     "tuning",
@@ -67,6 +75,7 @@ config = Config(
             "slabs_in_flight": 1,
             "fsync": True,
             "min_block_bytes": 16384,
+            "max_block_bytes": 512 << 10,
             "in_place_slab_bytes": 128 << 20,
         }
     ],
@@ -110,6 +119,11 @@ def min_block_bytes() -> int:
     return _positive("min_block_bytes", 0)
 
 
+def max_block_bytes() -> int:
+    """Largest Blosc block, in bytes, made of consecutive frames' tiles."""
+    return _positive("max_block_bytes", 0)
+
+
 def in_place_slab_bytes() -> int:
     """Smallest slab, in raw bytes, whose compressed blocks are written in place as they come."""
     return _positive("in_place_slab_bytes", 0)
@@ -124,8 +138,11 @@ class Tuning:
     min_block_bytes: int
     fsync: bool
     in_place_slab_bytes: int
+    max_block_bytes: int
 
 
 def tuning() -> Tuning:
     """Read (and check) every engine key of the config as it stands now."""
-    return Tuning(encode_threads(), slabs_in_flight(), min_block_bytes(), fsync(), in_place_slab_bytes())
+    return Tuning(
+        encode_threads(), slabs_in_flight(), min_block_bytes(), fsync(), in_place_slab_bytes(), max_block_bytes()
+    )
