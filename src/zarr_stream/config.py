@@ -144,5 +144,10 @@ class Tuning:
 def tuning() -> Tuning:
     """Read (and check) every engine key of the config as it stands now."""
     return Tuning(
-        encode_threads(), slabs_in_flight(), min_block_bytes(), fsync(), in_place_slab_bytes(), max_block_bytes()
+        encode_threads(),
+        slabs_in_flight(),
+        min_block_bytes(),
+        fsync(),
+        in_place_slab_bytes(),
+        max_block_bytes(),
     )
