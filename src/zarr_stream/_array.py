@@ -261,8 +261,8 @@ def _encoding(
     compression = settings.compression
     if compression is not None and tile_bytes(layout, dtype) >= tuning.min_block_bytes:
         per_run = frames_per_block(layout, dtype, tuning.max_block_bytes)
-        # a run buffer for every encoder, one for the caller to fill and one spare; and, as
-        # one-frame runs need to ride out jitter, at least 2 frames per encoder plus 2
-        runs = max(threads + 2, -(-(2 * threads + 2) // per_run))
+        # runs are compressed on every encoder at once: one run buffer compressing, one
+        # filling, one spare; one-frame runs need more to ride out jitter (2 per encoder + 2)
+        runs = max(3, -(-(2 * threads + 2) // per_run))
         return TileEncoding(layout, dtype, compression, pool, tuning.slabs_in_flight, runs, per_run, in_place)
     return SlabEncoding(layout, dtype, compression, pool, tuning.slabs_in_flight, batches=4 * threads)

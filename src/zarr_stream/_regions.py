@@ -36,7 +36,7 @@ from zarr_stream._layout import ChunkPlacement
 from zarr_stream._stitch import Block, BlockCompressor
 from zarr_stream.storage import Buffer, ShardFile
 
-__all__ = ["MARGIN", "Blocks", "ChunkTiles", "SlabPlacer", "SlabRuns", "region_bytes"]
+__all__ = ["MARGIN", "Blocks", "ChunkTiles", "SlabPlacer", "SlabRuns", "region_bytes", "run_blocks"]
 
 Blocks = list[Block]  # one run's block of each chunk (see _stitch), in a frame's tile order
 
@@ -84,22 +84,30 @@ class _Region:
 
 
 class SlabRuns:
-    """A slab's runs of frames as the caller adds them: each one's compression, under way or done."""
+    """A slab's runs of frames as the caller adds them: each one's compression, under way or done.
+
+    A run is compressed in parts (Blosc calls), each giving the blocks of some chunks.
+    """
 
     def __init__(self) -> None:
-        self._runs: list[Future[Blocks] | None] = []  # None once its blocks are written
+        self._runs: list[Sequence[Future[Blocks]] | None] = []  # None once its blocks are written
 
     @property
     def runs(self) -> int:
         """Runs added so far."""
         return len(self._runs)
 
-    def add(self, run: Future[Blocks]) -> None:
-        self._runs.append(run)
+    def add(self, parts: Sequence[Future[Blocks]]) -> None:
+        self._runs.append(parts)
 
     def release(self) -> None:
-        """Wait for compression still going (its frame buffers come back then)."""
-        wait([run for run in self._runs if run is not None])
+        """Wait for compression still going (its run buffers come back then)."""
+        wait([part for parts in self._runs if parts is not None for part in parts])
+
+
+def run_blocks(parts: Sequence[Future[Blocks]]) -> Blocks:
+    """A run's blocks, in tile order, once each of its parts is compressed."""
+    return [block for part in parts for block in part.result()]
 
 
 class SlabPlacer(SlabRuns):
@@ -174,10 +182,10 @@ class SlabPlacer(SlabRuns):
             yield chunk.placement, Placed(region.start, total)
 
     def _take(self, run: int) -> Blocks:
-        future = self._runs[run]
-        assert future is not None
+        parts = self._runs[run]
+        assert parts is not None
         self._runs[run] = None  # written once taken: its blocks are freed with the batch
-        return future.result()
+        return run_blocks(parts)
 
     def _batch(self, chunk: ChunkTiles, runs: list[Blocks], first: int) -> _Batch:
         """The chunk's blocks among ``runs`` (runs ``first`` on), in block order."""

@@ -111,7 +111,7 @@ class BlockCompressor:
         self._template = bytes(zero[:HEADER])  # header flags as any chunk of these settings has them
         self._zero: tuple[memoryview, bool] = (zero[HEADER:], True) if raw else (zero[HEADER + 4 :], False)
         # Blosc makes blocks of at least 128 bytes: smaller tiles are compressed one a call.
-        self._per_call = 1 if block_bytes < _MIN_BLOCK else max(1, _CALL_BYTES // block_bytes)
+        self.blocks_per_call = 1 if block_bytes < _MIN_BLOCK else max(1, _CALL_BYTES // block_bytes)
         _keep_output_buffers_on_the_heap()
 
     def compress(self, tiles: np.ndarray) -> list[Block]:
@@ -120,8 +120,8 @@ class BlockCompressor:
         One Blosc call per frame, not per tile: Blosc splits its input into blocks itself.
         """
         blocks: list[Block] = []
-        for start in range(0, len(tiles), self._per_call):
-            blocks += self._compress(tiles[start : start + self._per_call])
+        for start in range(0, len(tiles), self.blocks_per_call):
+            blocks += self._compress(tiles[start : start + self.blocks_per_call])
         return blocks
 
     def assemble(self, blocks: Sequence[Block]) -> list[Buffer] | None:

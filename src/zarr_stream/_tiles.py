@@ -3,9 +3,9 @@
 Each frame is copied once, cut into its chunks' tiles, into a small recycled buffer that
 holds a run of consecutive frames: one frame, or as many as make a Blosc block of up to
 ``max_block_bytes`` (:func:`frames_per_block`), laid out so that each chunk's tiles of the
-run are contiguous. Once the run is in, an encoder thread compresses the buffer in one
-Blosc call, every chunk's tiles one Blosc block (see :mod:`zarr_stream._stitch`), and
-gives the buffer back. A slab is then only the compressed blocks of its runs. On a local
+run are contiguous. Once the run is in, the encoder threads compress the buffer, every
+chunk's tiles of it one Blosc block (see :mod:`zarr_stream._stitch`), a few chunks per
+Blosc call, and the last call gives the buffer back. A slab is then only the compressed blocks of its runs. On a local
 disk they are written into their chunks' regions of the shard files as they come
 (:mod:`zarr_stream._regions`); elsewhere they are kept until the slab's last run is in,
 then each chunk is stitched from its blocks, in order, with no copy of the compressed
@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import math
 import queue
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future
 from typing import NamedTuple, Protocol
@@ -32,7 +33,7 @@ import numpy as np
 from zarr_stream._buffer import FrameScatter, preallocated, take
 from zarr_stream._encode import EncodedChunk, EncodedSlab
 from zarr_stream._layout import ChunkPlacement, Layout
-from zarr_stream._regions import Blocks, ChunkTiles, SlabPlacer, SlabRuns
+from zarr_stream._regions import Blocks, ChunkTiles, SlabPlacer, SlabRuns, run_blocks
 from zarr_stream._stitch import BlockCompressor
 from zarr_stream.settings import Compression
 from zarr_stream.storage import ShardFile
@@ -78,7 +79,7 @@ class SlabBlocks(Protocol):
     @property
     def runs(self) -> int: ...
 
-    def add(self, run: Future[Blocks]) -> None: ...
+    def add(self, parts: Sequence[Future[Blocks]]) -> None: ...
 
     def place(self, upto: int, now: bool = False) -> None: ...
 
@@ -100,7 +101,7 @@ class HeldBlocks(SlabRuns):
 
     def chunks(self, partial: Blocks | None = None) -> Iterator[EncodedChunk]:
         """Every stored chunk, stitched: ``partial`` is the run being filled, later runs fill value."""
-        blocks = [future.result() for future in self._runs if future is not None]
+        blocks = [run_blocks(parts) for parts in self._runs if parts is not None]
         if partial is not None:
             blocks.append(partial)
         filled = len(blocks)
@@ -181,7 +182,7 @@ class TileEncoding:
                 continue
             slab, buffer = self._slab, self._run
             self._run, self._run_frames = None, 0
-            slab.add(self._pool.submit(self._compress, buffer))
+            slab.add(self._compress(buffer))
             if slab.runs == self._runs_per_slab:
                 on_full(self._encoded(slab, self._slot))
                 self._slab, self._slot = None, None
@@ -212,11 +213,25 @@ class TileEncoding:
         shard_file = functools.partial(self._in_place.shard_file, self._index)
         return SlabPlacer(self._compressor, chunks, self._runs_per_slab, shard_file)
 
-    def _compress(self, buffer: np.ndarray) -> Blocks:
-        try:
-            return self._compressor.compress(buffer.reshape(-1, self._block_size))
-        finally:
-            self._free_runs.put(buffer)
+    def _compress(self, buffer: np.ndarray) -> list[Future[Blocks]]:
+        """Compress a full run buffer in parts, on every encoder; the last part gives it back."""
+        blocks = buffer.reshape(-1, self._block_size)
+        step = self._compressor.blocks_per_call
+        starts = range(0, len(blocks), step)
+        left = [len(starts)]  # parts still compressing
+        lock = threading.Lock()
+
+        def part(start: int) -> Blocks:
+            try:
+                return self._compressor.compress(blocks[start : start + step])
+            finally:
+                with lock:
+                    left[0] -= 1
+                    done = not left[0]
+                if done:
+                    self._free_runs.put(buffer)
+
+        return [self._pool.submit(part, start) for start in starts]
 
     def _encoded(self, slab: SlabBlocks, slot: int | None) -> EncodedSlab:
         def release() -> None:
