@@ -5,11 +5,11 @@ holds a run of consecutive frames: one frame, or as many as make a Blosc block o
 ``max_block_bytes`` (:func:`frames_per_block`), laid out so that each chunk's tiles of the
 run are contiguous. Once the run is in, the encoder threads compress the buffer, every
 chunk's tiles of it one Blosc block (see :mod:`zarr_stream._stitch`), a few chunks per
-Blosc call, and the last call gives the buffer back. A slab is then only the compressed blocks of its runs. On a local
-disk they are written into their chunks' regions of the shard files as they come
-(:mod:`zarr_stream._regions`); elsewhere they are kept until the slab's last run is in,
-then each chunk is stitched from its blocks, in order, with no copy of the compressed
-bytes (:class:`HeldBlocks`). A flush compresses the run being filled as it stands, its
+Blosc call, and the last call gives the buffer back. A slab is then only the compressed
+blocks of its runs. On a local disk they are written into their chunks' regions of the
+shard files as they come (:mod:`zarr_stream._regions`); elsewhere they are kept until
+the slab's last run is in, then each chunk is stitched from its blocks, in order, with no
+copy of the compressed bytes (:class:`HeldBlocks`). A flush compresses the run being filled as it stands, its
 frames to come as fill value.
 
 Memory is a few run buffers plus, per slab in flight, its compressed bytes not yet
