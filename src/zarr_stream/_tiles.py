@@ -9,8 +9,8 @@ Blosc call, and the last call gives the buffer back. A slab is then only the com
 blocks of its runs. On a local disk they are written into their chunks' regions of the
 shard files as they come (:mod:`zarr_stream._regions`); elsewhere they are kept until
 the slab's last run is in, then each chunk is stitched from its blocks, in order, with no
-copy of the compressed bytes (:class:`HeldBlocks`). A flush compresses the run being filled as it stands, its
-frames to come as fill value.
+copy of the compressed bytes (:class:`HeldBlocks`). A flush compresses the run being
+filled as it stands, its frames to come as fill value.
 
 Memory is a few run buffers plus, per slab in flight, its compressed bytes not yet
 written: half a slab's at most when written in place.
