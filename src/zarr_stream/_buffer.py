@@ -26,7 +26,7 @@ import numpy as np
 
 from zarr_stream._layout import Layout, frame_pieces
 
-__all__ = ["FrameBuffer", "FrameScatter", "Slab", "preallocated", "take"]
+__all__ = ["BufferPool", "FrameBuffer", "FrameScatter", "Slab", "preallocated", "take"]
 
 T = TypeVar("T")
 
@@ -50,6 +50,51 @@ def preallocated(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     data = np.empty(shape, dtype=dtype)
     data.fill(0)
     return data
+
+
+class BufferPool:
+    """Recycled zeroed buffers of one shape, ``count`` at most: ``take`` waits while all are out.
+
+    The first is allocated at once (the first append needs it), the others on a side
+    thread: their page faults are slow, and overlap the first buffer's filling. If memory
+    runs out there, the stream is warned and goes on with the buffers it has.
+    """
+
+    def __init__(self, shape: tuple[int, ...], dtype: np.dtype, count: int, what: str) -> None:
+        self._what = what  # "slab", "run buffer": for the warning
+        self._free: queue.SimpleQueue[np.ndarray] = queue.SimpleQueue()
+        self._free.put(preallocated(shape, dtype))
+        self._allocation_error: BaseException | None = None
+        if count > 1:
+            threading.Thread(
+                target=self._allocate, args=(shape, dtype, count - 1), name="zarr-stream-alloc", daemon=True
+            ).start()
+
+    def take(self, check: Callable[[], None]) -> np.ndarray:
+        """A free buffer; while none is, wait, running ``check`` often."""
+        return take(self._free, lambda: self._check_allocation(check))
+
+    def put(self, buffer: np.ndarray) -> None:
+        """Give a buffer back for reuse."""
+        self._free.put(buffer)
+
+    def _allocate(self, shape: tuple[int, ...], dtype: np.dtype, count: int) -> None:
+        try:
+            for _ in range(count):
+                self._free.put(preallocated(shape, dtype))
+        except Exception as error:  # MemoryError: the caller warns while it waits for a buffer
+            self._allocation_error = error
+
+    def _check_allocation(self, check: Callable[[], None]) -> None:
+        error, self._allocation_error = self._allocation_error, None
+        if error is not None:
+            warnings.warn(
+                f"could not allocate every {self._what} ({error!r}); the stream goes on with those it "
+                "has, encoding and writing less in parallel",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        check()
 
 
 class FrameScatter:
@@ -99,13 +144,7 @@ class FrameBuffer:
 
     def __init__(self, layout: Layout, dtype: np.dtype, max_slabs: int) -> None:
         self._layout = layout
-        self._free: queue.SimpleQueue[np.ndarray] = queue.SimpleQueue()
-        self._free.put(preallocated(layout.buffer_shape, dtype))  # the first append needs it
-        self._allocation_error: BaseException | None = None
-        if max_slabs > 1:  # the others aside: their page faults overlap the first slab's filling
-            threading.Thread(
-                target=self._allocate, args=(max_slabs - 1, dtype), name="zarr-stream-alloc", daemon=True
-            ).start()
+        self._free = BufferPool(layout.buffer_shape, dtype, max_slabs, "slab")
         self._current: Slab | None = None
         self._next_index = 0
         self.frames = 0  # frames accepted so far
@@ -123,7 +162,7 @@ class FrameBuffer:
         per_slab = self._layout.frames_per_slab
         while position < len(frames):
             if self._current is None:
-                data = take(self._free, lambda: self._check_allocation(check))
+                data = self._free.take(check)
                 self._current = Slab(data, self._next_index)
                 self._next_index += 1
             slab = self._current
@@ -146,24 +185,6 @@ class FrameBuffer:
             return None
         self._copy(slab.data, slab.filled, None, count=self._layout.frames_per_slab - slab.filled)
         return slab
-
-    def _allocate(self, count: int, dtype: np.dtype) -> None:
-        try:
-            for _ in range(count):
-                self._free.put(preallocated(self._layout.buffer_shape, dtype))
-        except Exception as error:  # MemoryError: the caller warns while it waits for a slab
-            self._allocation_error = error
-
-    def _check_allocation(self, check: Callable[[], None]) -> None:
-        error, self._allocation_error = self._allocation_error, None
-        if error is not None:
-            warnings.warn(
-                f"could not allocate every slab ({error!r}); the stream goes on with those it has, "
-                "encoding and writing less in parallel",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-        check()
 
     def release(self, data: np.ndarray) -> None:
         """Return a slab's memory once its chunks are encoded and written."""

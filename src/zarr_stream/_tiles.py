@@ -30,7 +30,7 @@ from typing import NamedTuple, Protocol
 
 import numpy as np
 
-from zarr_stream._buffer import FrameScatter, preallocated, take
+from zarr_stream._buffer import BufferPool, FrameScatter, take
 from zarr_stream._encode import EncodedChunk, EncodedSlab
 from zarr_stream._layout import ChunkPlacement, Layout
 from zarr_stream._regions import Blocks, ChunkTiles, SlabPlacer, SlabRuns, run_blocks
@@ -138,9 +138,7 @@ class TileEncoding:
         fnd = layout.frame_ndim
         self._whole_grid = (slice(None),) * fnd
         shape = (*layout.frame_grid, per_run, *layout.tile_shape)  # the scatter's view of a run
-        self._free_runs: queue.SimpleQueue[np.ndarray] = queue.SimpleQueue()
-        for _ in range(runs_in_flight):
-            self._free_runs.put(preallocated(shape, dtype))
+        self._free_runs = BufferPool(shape, dtype, runs_in_flight, "run buffer")
         self._run: np.ndarray | None = None  # the run buffer being filled
         self._run_frames = 0  # frames in it
         self._free_slabs: queue.SimpleQueue[int] = queue.SimpleQueue()
@@ -173,7 +171,7 @@ class TileEncoding:
                 self._slot = take(self._free_slabs, check)
                 self._slab = self._new_slab()
             if self._run is None:
-                self._run = take(self._free_runs, check)
+                self._run = self._free_runs.take(check)
             # a failed copy leaves the run as it was: the frame's place is filled again next
             self._scatter.copy(self._frames_of_run(self._run_frames, 1), frames[position : position + 1])
             self._run_frames += 1
