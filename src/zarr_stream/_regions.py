@@ -132,9 +132,17 @@ class SlabPlacer(SlabRuns):
         self._placed = 0  # runs whose blocks are written
         self._regions: list[_Region] | None = None
 
-    def place(self, upto: int, now: bool = False) -> None:
-        """Write the blocks of the first ``upto`` runs; before half the slab is in, only if ``now``."""
-        if upto <= self._placed or (self._regions is None and upto < self._plan_at and not now):
+    def place(self, upto: int) -> None:
+        """Write the blocks of the first ``upto`` runs once half the slab is in, and start syncing them."""
+        if self._regions is None and upto < self._plan_at:
+            return
+        self._place(upto)
+        assert self._regions is not None
+        for file in {id(r.file): r.file for r in self._regions}.values():
+            file.sync_soon()
+
+    def _place(self, upto: int) -> None:
+        if upto <= self._placed:
             return
         first, self._placed = self._placed, upto
         runs = [self._take(r) for r in range(first, upto)]
@@ -143,16 +151,15 @@ class SlabPlacer(SlabRuns):
             self._regions = self._plan(batches)
         for region, batch in zip(self._regions, batches, strict=True):
             self._write(region, batch)
-        for file in {id(r.file): r.file for r in self._regions}.values():
-            file.sync_soon()
 
     def chunks(self, partial: Blocks | None = None) -> Iterator[tuple[ChunkPlacement, Placed]]:
         """Every stored chunk as it stands: ``partial`` is the blocks of the run being filled
         (its frames to come as fill value), and runs not yet added are fill value.
 
         Writes the headers, and the blocks not written yet, in place, then yields each chunk.
+        No data sync is started: the shard's own fsync, or the snapshot's, follows.
         """
-        self.place(len(self._runs), now=True)
+        self._place(len(self._runs))
         extra = None
         if partial is not None:
             extra = [self._batch(chunk, [partial], len(self._runs)) for chunk in self._chunks]

@@ -81,7 +81,7 @@ class SlabBlocks(Protocol):
 
     def add(self, parts: Sequence[Future[Blocks]]) -> None: ...
 
-    def place(self, upto: int, now: bool = False) -> None: ...
+    def place(self, upto: int) -> None: ...
 
     def chunks(self, partial: Blocks | None = None) -> Iterator[EncodedChunk]: ...
 
@@ -96,7 +96,7 @@ class HeldBlocks(SlabRuns):
         self._compressor = compressor
         self._chunks = chunks
 
-    def place(self, upto: int, now: bool = False) -> None:
+    def place(self, upto: int) -> None:
         """Nothing is written before the slab is whole."""
 
     def chunks(self, partial: Blocks | None = None) -> Iterator[EncodedChunk]:
