@@ -1,12 +1,13 @@
 """One Blosc chunk assembled from blocks compressed elsewhere. Bytes only, no I/O.
 
 A Blosc chunk (the 1.x format that zarr's ``blosc`` codec reads) is a 16-byte header,
-a table of int32 block offsets, then the blocks, each compressed on its own. So a
-frame, cut into its chunks' tiles and compressed in one Blosc call whose block size
-is the tile size, yields one block of each of those chunks: a chunk is stitched from
-its tiles' blocks without its raw bytes ever being held together.
+a table of int32 block offsets, then the blocks, each compressed on its own. So tiles
+(a frame's part of each of its chunks, or a run of frames' parts of each, side by side),
+compressed in one Blosc call whose block size is one tile's size, yield one block of each
+of those chunks: a chunk is stitched from its tiles' blocks without its raw bytes ever
+being held together.
 
-A frame that Blosc could not compress comes back "memcpyed" (raw bytes, not shuffled,
+Tiles that Blosc could not compress come back "memcpyed" (raw bytes, not shuffled,
 after the header). Inside a compressed chunk such a tile becomes a stored block: its
 shuffled bytes behind a length equal to the block size, which is how Blosc itself
 stores a block it cannot compress. A chunk whose tiles are all raw is written
