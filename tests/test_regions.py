@@ -46,11 +46,11 @@ def test_a_chunk_that_outgrows_its_region_moves_and_reads_back(tmp_path):
     np.testing.assert_array_equal(read(path, "raw"), frames)
     shard = (path / "raw/c/0/0/0").read_bytes()
     ((offset, nbytes),) = stored_chunks(shard, 1)
-    assert offset > 0  # moved past the region planned from the first half
+    assert offset > 0  # moved past the region planned from the first, quiet frames
     assert nbytes > 8 * 64 * 64 * 2  # the random half is in it
 
 
-def test_flush_before_half_a_slab_plans_early_and_later_frames_still_fit(tmp_path):
+def test_a_flush_before_regions_are_planned_plans_early_and_later_frames_still_fit(tmp_path):
     rng = np.random.default_rng(2)
     quiet = np.full((2, 32, 32), 3, "uint16")
     noisy = rng.integers(0, 2**16, (14, 32, 32), "uint16")

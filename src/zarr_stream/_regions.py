@@ -6,12 +6,13 @@ the disk at once, and ``close()`` waits for the last slab's bytes to get there (
 a zstd stream's time).
 
 A slab comes as runs of frames (one frame, or a few whose tiles make one bigger block):
-each run's compression gives one block of each chunk of the slab. Once half of a slab's
-runs are compressed, every chunk of the slab gets a region at the end of its shard file,
-sized for its blocks so far plus as many again as are still to come, at their mean size
-plus a margin. Blocks go into their regions as their runs are compressed, and the disk
-takes them while later frames compress. Each
-block's offset goes into the chunk's Blosc header, written last at the region's start:
+each run's compression gives one block of each chunk of the slab. Once a quarter of a
+slab's runs are compressed, every chunk of the slab gets a region at the end of its shard
+file, sized for its blocks so far plus those still to come, at their mean size plus a
+margin. Blocks go into their regions as their runs are compressed, and the disk takes them
+while later frames compress. A quarter, not more: the blocks held until then are memory
+that must be faulted in anew each slab, and bytes that reach the disk late. Each block's
+offset goes into the chunk's Blosc header, written last at the region's start:
 Blosc finds blocks by those offsets, so they may come in any order. A chunk that
 outgrows its region moves to a bigger one at the end of the file.
 
@@ -127,13 +128,13 @@ class SlabPlacer(SlabRuns):
         super().__init__()
         self._compressor = compressor
         self._chunks = chunks
-        self._plan_at = max(1, runs_per_slab // 2)
+        self._plan_at = max(1, runs_per_slab // 4)  # see the module docstring
         self._shard_file = shard_file
         self._placed = 0  # runs whose blocks are written
         self._regions: list[_Region] | None = None
 
     def place(self, upto: int) -> None:
-        """Write the blocks of the first ``upto`` runs once half the slab is in, and start syncing them."""
+        """Write the blocks of the first ``upto`` runs once regions are planned; start syncing them."""
         if self._regions is None and upto < self._plan_at:
             return
         self._place(upto)

@@ -13,7 +13,7 @@ copy of the compressed bytes (:class:`HeldBlocks`). A flush compresses the run b
 filled as it stands, its frames to come as fill value.
 
 Memory is a few run buffers plus, per slab in flight, its compressed bytes not yet
-written: half a slab's at most when written in place.
+written: a quarter of a slab's at most when written in place.
 ``append`` blocks while every run buffer is in use (encoders behind) or
 ``slabs_in_flight`` full slabs wait for the writer (disk behind).
 """

@@ -28,7 +28,7 @@ in_place_slab_bytes
     On local disk, compressed arrays encoded tile by tile whose slabs (one chunk deep)
     hold at least this many raw bytes (default 128 MiB) write each frame's compressed
     blocks into their chunks' regions of the shard files as the frames come, instead of
-    keeping a slab's compressed bytes until it is full: half the memory, and ``close()``
+    keeping a slab's compressed bytes until it is full: less memory, and ``close()``
     waits for less (see ``docs/concepts.md``). Shards then hold a few percent of unused
     bytes, mostly holes on disk. Smaller slabs gain nothing from it.
 fsync
