@@ -14,6 +14,8 @@ import time
 import numpy as np
 
 import zarr_stream as zs
+from zarr_stream._layout import Layout
+from zarr_stream._tiles import frames_per_block, run_buffers
 
 FRAMES, SIZE, CHUNK_T = 256, 2048, 16
 THREADS = 2
@@ -59,11 +61,14 @@ def main(store: str, in_flight: int, codec: str) -> None:
         seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     slab_mib = CHUNK_T * FRAME_MIB
-    if codec == "zstd":  # tiles: the frame buffers, and every slab in flight held compressed
+    if codec == "zstd":  # tiles: the run buffers, and every slab in flight held compressed
         compressed_slab_mib = stored_mib(store) / (FRAMES / CHUNK_T)
+        layout = Layout((0, SIZE, SIZE), (CHUNK_T, 256, 256), (1, 4, 4))
+        per_run = frames_per_block(layout, np.dtype("uint16"), zs.config.get("max_block_bytes"))
+        run_frames = run_buffers(THREADS, per_run) * per_run
         # x2: malloc's per-thread arenas keep freed block buffers around (seen: up to 290 MiB
         # growth with 2 slabs in flight of 43 MiB each, against 140-205 in quieter runs)
-        bound = (2 * THREADS + 2) * FRAME_MIB + 2 * (in_flight + 1) * compressed_slab_mib + 64
+        bound = run_frames * FRAME_MIB + 2 * (in_flight + 1) * compressed_slab_mib + 64
     else:  # raw slabs
         bound = (in_flight + 1) * slab_mib + 64
     print(

@@ -138,6 +138,7 @@ def test_invalid_settings_raise_before_anything_is_written(tmp_path, monkeypatch
     [
         ("slabs_in_flight", 0, "config 'slabs_in_flight' must be an integer >= 1. Got 0."),
         ("encode_threads", "many", "config 'encode_threads' must be an integer >= 0. Got 'many'."),
+        ("max_block_bytes", -1, "config 'max_block_bytes' must be an integer >= 0. Got -1."),
     ],
 )
 def test_invalid_config_raises_before_anything_is_written(tmp_path, key, value, message):

@@ -23,7 +23,7 @@ import numpy as np
 
 from zarr_stream._encode import EncodedSlab, Encoding, Placed, SlabEncoding, encode_index
 from zarr_stream._layout import ChunkPlacement, Layout
-from zarr_stream._tiles import InPlace, TileEncoding, frames_per_block, tile_bytes
+from zarr_stream._tiles import InPlace, TileEncoding, frames_per_block, run_buffers, tile_bytes
 from zarr_stream.config import Tuning
 from zarr_stream.errors import BackgroundError, ObjectExistsError, SettingsError
 from zarr_stream.metadata import array_document, array_metadata, document_key
@@ -261,8 +261,6 @@ def _encoding(
     compression = settings.compression
     if compression is not None and tile_bytes(layout, dtype) >= tuning.min_block_bytes:
         per_run = frames_per_block(layout, dtype, tuning.max_block_bytes)
-        # runs are compressed on every encoder at once: one run buffer compressing, one
-        # filling, one spare; one-frame runs need more to ride out jitter (2 per encoder + 2)
-        runs = max(3, -(-(2 * threads + 2) // per_run))
+        runs = run_buffers(threads, per_run)
         return TileEncoding(layout, dtype, compression, pool, tuning.slabs_in_flight, runs, per_run, in_place)
     return SlabEncoding(layout, dtype, compression, pool, tuning.slabs_in_flight, batches=4 * threads)

@@ -38,7 +38,7 @@ from zarr_stream._stitch import BlockCompressor
 from zarr_stream.settings import Compression
 from zarr_stream.storage import ShardFile
 
-__all__ = ["HeldBlocks", "InPlace", "TileEncoding", "frames_per_block", "tile_bytes"]
+__all__ = ["HeldBlocks", "InPlace", "TileEncoding", "frames_per_block", "run_buffers", "tile_bytes"]
 
 
 def tile_bytes(layout: Layout, dtype: np.dtype) -> int:
@@ -64,6 +64,18 @@ def frames_per_block(layout: Layout, dtype: np.dtype, max_block_bytes: int) -> i
         return 1
     fitting = max(1, max_block_bytes // tile_bytes(layout, dtype))
     return max(k for k in range(1, min(depth, fitting) + 1) if depth % k == 0)
+
+
+def run_buffers(threads: int, per_run: int) -> int:
+    """Run buffers a tile encoding allocates, for ``threads`` encoders and runs of ``per_run`` frames.
+
+    Runs are compressed on every encoder at once: one run buffer compressing, one filling,
+    one spare. One-frame runs need more to ride out jitter: 2 per encoder plus 2.
+
+    >>> run_buffers(2, 1), run_buffers(2, 4)
+    (6, 3)
+    """
+    return max(3, -(-(2 * threads + 2) // per_run))
 
 
 class InPlace(NamedTuple):
