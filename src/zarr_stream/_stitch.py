@@ -1,10 +1,10 @@
 """One Blosc chunk assembled from blocks compressed elsewhere. Bytes only, no I/O.
 
 A Blosc chunk (the 1.x format that zarr's ``blosc`` codec reads) is a 16-byte header,
-a table of int32 block offsets, then the blocks, each compressed on its own. So tiles
-(a frame's part of each of its chunks, or a run of frames' parts of each, side by side),
-compressed in one Blosc call whose block size is one tile's size, yield one block of each
-of those chunks: a chunk is stitched from its tiles' blocks without its raw bytes ever
+a table of int32 block offsets, then the blocks, each compressed on its own. So the parts
+of several chunks laid side by side (a frame's tile of each, or a run of frames' tiles of
+each), compressed in one Blosc call whose block size is one such part, yield one block of
+each of those chunks: a chunk is stitched from its blocks without its raw bytes ever
 being held together.
 
 Tiles that Blosc could not compress come back "memcpyed" (raw bytes, not shuffled,
@@ -118,7 +118,8 @@ class BlockCompressor:
     def compress(self, tiles: np.ndarray) -> list[Block]:
         """Each row of the contiguous 2-D ``tiles`` (``block_bytes`` each) as a block.
 
-        One Blosc call per frame, not per tile: Blosc splits its input into blocks itself.
+        A few Blosc calls (``blocks_per_call`` rows each), not one per row: Blosc splits its
+        input into blocks itself.
         """
         blocks: list[Block] = []
         for start in range(0, len(tiles), self.blocks_per_call):
