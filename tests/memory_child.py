@@ -7,27 +7,19 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import sys
 import time
 
 import numpy as np
 
 import zarr_stream as zs
+from zarr_stream._bench import peak_rss_mib, rss_mib
 from zarr_stream._layout import Layout
 from zarr_stream._tiles import frames_per_block, run_buffers
 
 FRAMES, SIZE, CHUNK_T = 256, 2048, 16
 THREADS = 2
 FRAME_MIB = SIZE * SIZE * 2 / 2**20
-
-
-def rss_mib() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
 
 
 def stored_mib(store: str) -> float:
@@ -59,7 +51,7 @@ def main(store: str, in_flight: int, codec: str) -> None:
             for i in range(FRAMES):
                 stream.append(sources[i % 4])
         seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_mib()
     slab_mib = CHUNK_T * FRAME_MIB
     if codec == "zstd":  # tiles: the run buffers, and every slab in flight held compressed
         compressed_slab_mib = stored_mib(store) / (FRAMES / CHUNK_T)

@@ -55,18 +55,37 @@ def source_frames(workload: Workload) -> list[np.ndarray]:
     return camera_frames(SOURCE_FRAMES, workload.size, workload.size)
 
 
-def _rss_mib() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
+def _status_mib(field: str) -> float | None:
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(f"{field}:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def rss_mib() -> float:
+    """This process's resident memory now, in MiB (0 where /proc is missing)."""
+    return _status_mib("VmRSS") or 0.0
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory, in MiB.
+
+    VmHWM, not ``getrusage``'s ``ru_maxrss``: Linux carries ``ru_maxrss`` over ``execve``
+    from the process that forked, so a child of a big process (pytest after a few hundred
+    tests: 370 MiB) reports at least its parent's size.
+    """
+    peak = _status_mib("VmHWM")
+    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run_writer(engine: str, workload: Workload, out: Path, fps: float | None) -> dict[str, Any]:
     """Stream the workload through one writer in this process and measure it."""
     frames = source_frames(workload)
-    baseline = _rss_mib()
+    baseline = rss_mib()
     latencies = np.empty(workload.frames)
     period = 1.0 / fps if fps else 0.0
     start = time.perf_counter()
@@ -81,7 +100,7 @@ def run_writer(engine: str, workload: Workload, out: Path, fps: float | None) ->
         latencies[i] = time.perf_counter() - t0
     writer.close()
     seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_mib()
     fsync_tree(out)
     durable = time.perf_counter() - start
     total = workload.frames * workload.frame_bytes / MiB
