@@ -62,11 +62,12 @@ def check_metadata(path, key, array: zs.ArraySettings) -> None:
         assert blosc["configuration"]["shuffle"] == array.compression.shuffle
 
 
+@pytest.mark.parametrize("compression", [None, zs.Compression()], ids=["raw", "blosc"])
 @pytest.mark.parametrize("block", [1, 7, 1000])
 @pytest.mark.parametrize("name", sorted(LAYOUTS))
-def test_layouts_round_trip(tmp_path, name, block, engine):
+def test_layouts_round_trip(tmp_path, name, block, compression, engine):
     shape, chunks, shards, n = LAYOUTS[name]
-    array = array_settings(shape, chunks, shards, compression=zs.Compression())
+    array = array_settings(shape, chunks, shards, compression=compression)
     frames = random_frames(shape, n, "uint16", seed=n)
     stream(tmp_path / "s.zarr", array, frames, block)
     np.testing.assert_array_equal(read(tmp_path / "s.zarr", "raw"), expected_array(shape, frames))
@@ -163,9 +164,10 @@ def test_array_at_store_root(tmp_path):
     np.testing.assert_array_equal(read(tmp_path / "s.zarr"), expected_array((0, 8, 8), frames))
 
 
-def test_fill_value_chunks_and_shards_are_not_stored(tmp_path, engine):
+@pytest.mark.parametrize("compression", [None, zs.Compression()], ids=["raw", "blosc"])
+def test_fill_value_chunks_and_shards_are_not_stored(tmp_path, compression, engine):
     shape = (0, 16, 16)
-    array = array_settings(shape, (2, 8, 8), (1, 1, 2), compression=zs.Compression())
+    array = array_settings(shape, (2, 8, 8), (1, 1, 2), compression=compression)
     frames = np.zeros((6, 16, 16), "uint16")
     frames[2:4, :8, :8] = 7  # only chunk (1, 0, 0) holds data
     stream(tmp_path / "s.zarr", array, frames)
@@ -213,11 +215,15 @@ def layouts(draw):
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(layout=layouts(), dtype=st.sampled_from(["uint8", "int16", "float32"]))
-def test_random_layouts_round_trip(tmp_path_factory, engine, layout, dtype):
+@given(
+    layout=layouts(),
+    dtype=st.sampled_from(["uint8", "int16", "float32"]),
+    compression=st.sampled_from([None, zs.Compression(codec="lz4")]),
+)
+def test_random_layouts_round_trip(tmp_path_factory, engine, layout, dtype, compression):
     shape, chunks, shards, n, block, flushes = layout
     path = tmp_path_factory.mktemp("h") / "s.zarr"
-    array = array_settings(shape, chunks, shards, dtype=dtype, compression=zs.Compression(codec="lz4"))
+    array = array_settings(shape, chunks, shards, dtype=dtype, compression=compression)
     frames = random_frames(shape, n, dtype)
     with zs.ZarrStream(zs.StreamSettings(store=path, arrays=[array])) as s:
         for start in range(0, n, block):
