@@ -39,8 +39,11 @@ def test_bench_reports_medians_for_every_workload(tmp_path, capsys):
         parts = [ceiling[k] for k in ("blosc_mib_per_s", "disk_mib_per_s") if k in ceiling]
         assert len(parts) == (2 if WORKLOADS[workload].codec else 1)
         assert ceiling["mib_per_s"] == min(parts) > 0  # the slower stage bounds the machine
+        # beside the ceiling, for compressed data: Blosc with its output written durably
+        assert ("blosc_durable_mib_per_s" in ceiling) is (WORKLOADS[workload].codec is not None)
     table = capsys.readouterr().out
     assert "of the ceiling" in table
+    assert table.count("of Blosc written durably") == 2  # zstd and lz4
 
 
 def test_writers_get_medians_and_the_ceiling_its_best_run():
