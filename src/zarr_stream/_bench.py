@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -164,7 +165,7 @@ def blosc_durable_seconds(workload: Workload, out: Path) -> float:
 
     The simplest durable writer, with no copy: each slab's chunks, already cut, are
     compressed on every core and written in shard order as they come, one file per shard,
-    each fsynced in the background once written (as :func:`disk_seconds`). Not part of the
+    each fsynced in the background once written (:func:`durable_files_seconds`). Not part of the
     ceiling: it shows what getting the bytes to disk during the run costs on this machine.
     """
     chunks, codec, slabs = _cut_chunks(workload)
@@ -172,43 +173,43 @@ def blosc_durable_seconds(workload: Workload, out: Path) -> float:
     _, sy, sx = workload.shard_counts
     order = sorted(range(len(chunks)), key=lambda i: ((i // grid) // sy, (i % grid) // sx))
     per_shard = sy * sx
-    out.mkdir(parents=True, exist_ok=True)
-    with ThreadPoolExecutor(os.cpu_count()) as pool, ThreadPoolExecutor(FSYNC_THREADS) as syncer:
-        syncs: list[Future[None]] = []
-        start = time.perf_counter()
-        for slab in range(slabs):
-            encoded = [pool.submit(codec.encode, chunks[i]) for i in order]
-            for first in range(0, len(order), per_shard):
-                fd = os.open(out / f"s{slab}_{first}", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-                for chunk in encoded[first : first + per_shard]:
-                    view = memoryview(chunk.result())
-                    while view:
-                        view = view[os.write(fd, view) :]
-                syncs.append(syncer.submit(_fsync_and_close, fd))
-        for sync in syncs:
-            sync.result()
-        return time.perf_counter() - start
+
+    with ThreadPoolExecutor(os.cpu_count()) as pool:
+
+        def shards() -> Iterator[Iterator[bytes]]:
+            for _ in range(slabs):
+                encoded = [pool.submit(codec.encode, chunks[i]) for i in order]
+                for first in range(0, len(order), per_shard):
+                    yield (chunk.result() for chunk in encoded[first : first + per_shard])
+
+        return durable_files_seconds(shards(), out)
 
 
 def disk_seconds(total: int, shard_bytes: int, out: Path) -> float:
-    """Seconds to write ``total`` bytes to files of ``shard_bytes`` under ``out``, durably.
+    """Seconds to write ``total`` bytes to files of ``shard_bytes`` under ``out``, durably."""
+    buffer = memoryview(np.random.default_rng(0).integers(0, 255, shard_bytes, dtype=np.uint8).tobytes())
+    files = ([buffer[: min(shard_bytes, total - start)]] for start in range(0, total, shard_bytes))
+    return durable_files_seconds(files, out)
+
+
+def durable_files_seconds(files: Iterable[Iterable[bytes | memoryview]], out: Path) -> float:
+    """Seconds to write each of ``files`` (its parts in order) to a file under ``out``, durably.
 
     Each file is fsynced in the background as soon as it is written, a few at once, so the
     disk works while the next file is written: the fastest way we found to get bytes onto
     it durably (4 fsyncs in flight beat 1 and 2, and match 8), then out of the page cache.
+    The time includes making the parts, when ``files`` makes them as it goes.
     """
-    buffer = np.random.default_rng(0).integers(0, 255, shard_bytes, dtype=np.uint8).tobytes()
     out.mkdir(parents=True, exist_ok=True)
     with ThreadPoolExecutor(FSYNC_THREADS) as syncer:
         syncs: list[Future[None]] = []
         start = time.perf_counter()
-        written = 0
-        while written < total:
+        for parts in files:
             fd = os.open(out / f"shard{len(syncs)}", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            view = memoryview(buffer)[: min(shard_bytes, total - written)]
-            written += view.nbytes
-            while view:
-                view = view[os.write(fd, view) :]
+            for part in parts:
+                view = memoryview(part)
+                while view:
+                    view = view[os.write(fd, view) :]
             syncs.append(syncer.submit(_fsync_and_close, fd))
         for sync in syncs:
             sync.result()
