@@ -13,9 +13,9 @@ import time
 import numpy as np
 
 import zarr_stream as zs
-from zarr_stream._bench import peak_rss_mib, rss_mib
-from zarr_stream._layout import Layout
-from zarr_stream._tiles import frames_per_block, run_buffers
+from zarr_stream.bench._memory import peak_rss_mib, rss_mib
+from zarr_stream.engine._layout import Layout
+from zarr_stream.engine._tiles import frames_per_block, run_buffers
 
 FRAMES, SIZE, CHUNK_T = 256, 2048, 16
 THREADS = 2

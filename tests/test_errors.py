@@ -200,7 +200,7 @@ def test_disk_full_surfaces_with_cause(tmp_path):
 
 def test_a_stream_short_of_slab_memory_warns_and_goes_on_with_what_it_has(tmp_path, monkeypatch):
     """Slabs after the first are allocated on a background thread; its failure is not silent."""
-    from zarr_stream import _buffer
+    from zarr_stream.engine import _buffer
 
     real = _buffer.preallocated
     calls = []

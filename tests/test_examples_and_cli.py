@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import zarr
 
-from zarr_stream._cli import main
+from zarr_stream.cli import main
 
 EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.py"))
 
@@ -48,7 +48,7 @@ def test_cli_entry_point(tmp_path):
         [
             sys.executable,
             "-m",
-            "zarr_stream._cli",
+            "zarr_stream.cli",
             "demo",
             "--out",
             str(tmp_path / "d.zarr"),

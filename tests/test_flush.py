@@ -152,11 +152,11 @@ def test_flush_returns_only_once_every_published_shard_is_fsynced(tmp_path, monk
     import threading
     import time
 
-    import zarr_stream.storage as storage
+    import zarr_stream.storage._local as storage
 
     synced: set[tuple[int, int]] = set()  # (device, inode) of every file fsynced to completion
     lock = threading.Lock()
-    real = storage._fsync_path
+    real = storage.fsync_path
 
     def slow_fsync(path, *sync):
         if threading.current_thread().name.startswith("zarr-stream-fsync"):
@@ -166,7 +166,7 @@ def test_flush_returns_only_once_every_published_shard_is_fsynced(tmp_path, monk
         with lock:
             synced.add((stat.st_dev, stat.st_ino))
 
-    monkeypatch.setattr(storage, "_fsync_path", slow_fsync)
+    monkeypatch.setattr(storage, "fsync_path", slow_fsync)
     path = tmp_path / "s.zarr"
     frames = random_frames(SHAPE, 13, "uint16") + 1
     with zs.ZarrStream(settings(path)) as stream:

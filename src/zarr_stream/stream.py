@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from zarr_stream._array import ArrayStream
 from zarr_stream.config import tuning
+from zarr_stream.engine import ArrayStream
 from zarr_stream.errors import (
     CapacityError,
     FrameDtypeError,

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from zarr_stream._encode import blosc_codec
+from zarr_stream.engine._encode import blosc_codec
 from zarr_stream.settings import Compression
 from zarr_stream.storage import Buffer
 

@@ -1,6 +1,6 @@
 """Frames into slabs: the per-array frame buffer. No I/O.
 
-A slab is one chunk deep along the append dimension (see :mod:`zarr_stream._layout`).
+A slab is one chunk deep along the append dimension (see :mod:`zarr_stream.engine._layout`).
 It is stored *chunk-major*: ``slab.data[grid_coords]`` is one whole chunk, contiguous,
 so each frame is copied exactly once, into the layout its chunks are encoded from,
 and encoders and writers read chunks without copying them again. Cells past a ragged
@@ -24,7 +24,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from zarr_stream._layout import Layout, frame_pieces
+from zarr_stream.engine._layout import Layout, frame_pieces
 
 __all__ = ["BufferPool", "FrameBuffer", "FrameScatter", "Slab", "preallocated", "take"]
 

@@ -13,39 +13,15 @@ from __future__ import annotations
 
 import shutil
 from collections import deque
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
 import zarr_stream as zs
-from zarr_stream.settings import Codec, Shuffle
+from zarr_stream.bench._workloads import Workload
 
-__all__ = ["WRITERS", "Workload", "Writer"]
-
-
-@dataclass(frozen=True, slots=True)
-class Workload:
-    """A stream of ``frames`` frames of ``size`` x ``size`` uint16 into one 3-D t/y/x array."""
-
-    name: str
-    chunks: tuple[int, int, int]
-    shard_counts: tuple[int, int, int]
-    codec: Codec | None  # None: raw bytes
-    level: int = 1
-    shuffle: Shuffle = "shuffle"
-    data: str = "camera"  # "camera" or "random"
-    frames: int = 256
-    size: int = 2048
-
-    @property
-    def frame_bytes(self) -> int:
-        return self.size * self.size * 2
-
-    @property
-    def shard_shape(self) -> tuple[int, ...]:
-        return tuple(c * n for c, n in zip(self.chunks, self.shard_counts, strict=True))
+__all__ = ["WRITERS", "Writer"]
 
 
 class Writer(Protocol):

@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zarr_stream._layout import Layout
+from zarr_stream.engine._layout import Layout
 
 
 @st.composite
@@ -36,7 +36,7 @@ def test_slab_chunks_cover_the_grid_once_with_distinct_shard_slots(layout, slab_
 @given(layouts())
 def test_frame_pieces_put_every_element_in_its_chunk_cell(layout):
     """Copying numbered frames into a chunk-major slab and reading chunks back gives the array."""
-    from zarr_stream._buffer import FrameBuffer
+    from zarr_stream.engine._buffer import FrameBuffer
 
     buffer = FrameBuffer(layout, np.dtype("int64"), max_slabs=1)
     n = layout.frames_per_slab

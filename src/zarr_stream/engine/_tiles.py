@@ -4,10 +4,10 @@ Each frame is copied once, cut into its chunks' tiles, into a small recycled buf
 holds a run of consecutive frames: one frame, or as many as make a Blosc block of up to
 ``max_block_bytes`` (:func:`frames_per_block`), laid out so that each chunk's tiles of the
 run are contiguous. Once the run is in, the encoder threads compress the buffer, every
-chunk's tiles of it one Blosc block (see :mod:`zarr_stream._stitch`), a few chunks per
+chunk's tiles of it one Blosc block (see :mod:`zarr_stream.engine._stitch`), a few chunks per
 Blosc call, and the last call gives the buffer back. A slab is then only the compressed
 blocks of its runs. On a local disk they are written into their chunks' regions of the
-shard files as they come (:mod:`zarr_stream._regions`); elsewhere they are kept until
+shard files as they come (:mod:`zarr_stream.engine._regions`); elsewhere they are kept until
 the slab's last run is in, then each chunk is stitched from its blocks, in order, with no
 copy of the compressed bytes (:class:`HeldBlocks`). A flush compresses the run being
 filled as it stands, its frames to come as fill value.
@@ -30,11 +30,11 @@ from typing import NamedTuple, Protocol
 
 import numpy as np
 
-from zarr_stream._buffer import BufferPool, FrameScatter, take
-from zarr_stream._encode import EncodedChunk, EncodedSlab
-from zarr_stream._layout import ChunkPlacement, Layout
-from zarr_stream._regions import Blocks, ChunkTiles, SlabPlacer, SlabRuns, run_blocks
-from zarr_stream._stitch import BlockCompressor
+from zarr_stream.engine._buffer import BufferPool, FrameScatter, take
+from zarr_stream.engine._encode import EncodedChunk, EncodedSlab
+from zarr_stream.engine._layout import ChunkPlacement, Layout
+from zarr_stream.engine._regions import Blocks, ChunkTiles, SlabPlacer, SlabRuns, run_blocks
+from zarr_stream.engine._stitch import BlockCompressor
 from zarr_stream.settings import Compression
 from zarr_stream.storage import ShardFile
 

@@ -1,7 +1,7 @@
 """One array's pipeline: encoding -> shard files -> zarr.json.
 
-Threads: the caller's thread copies frames in (see :mod:`zarr_stream._encode` and
-:mod:`zarr_stream._tiles`), and the shared encoder pool encodes them; one writer
+Threads: the caller's thread copies frames in (see :mod:`zarr_stream.engine._encode` and
+:mod:`zarr_stream.engine._tiles`), and the shared encoder pool encodes them; one writer
 thread per array takes the encoded slabs in order, appends their chunks to the
 shard files of the current shard row, publishes the row's shards when its last
 slab is in, and then grows the append dimension in ``zarr.json``. Metadata never
@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from zarr_stream._encode import EncodedSlab, Encoding, Placed, SlabEncoding, encode_index
-from zarr_stream._layout import ChunkPlacement, Layout
-from zarr_stream._tiles import InPlace, TileEncoding, frames_per_block, run_buffers, tile_bytes
 from zarr_stream.config import Tuning
+from zarr_stream.engine._encode import EncodedSlab, Encoding, Placed, SlabEncoding, encode_index
+from zarr_stream.engine._layout import ChunkPlacement, Layout
+from zarr_stream.engine._tiles import InPlace, TileEncoding, frames_per_block, run_buffers, tile_bytes
 from zarr_stream.errors import BackgroundError, ObjectExistsError, SettingsError
 from zarr_stream.metadata import array_document, array_metadata, document_key
 from zarr_stream.settings import ArraySettings

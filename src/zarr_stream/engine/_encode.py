@@ -6,7 +6,7 @@ Blosc releases the GIL, so chunks encode in parallel on a thread pool.
 
 Two encodings hand the writer the same thing, an :class:`EncodedSlab`:
 :class:`SlabEncoding` (here) buffers raw slabs and encodes whole chunks;
-:class:`~zarr_stream._tiles.TileEncoding` compresses frame tiles as they arrive.
+:class:`~zarr_stream.engine._tiles.TileEncoding` compresses frame tiles as they arrive.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import crc32c
 import numpy as np
 from numcodecs import Blosc
 
-from zarr_stream._buffer import FrameBuffer, Slab
-from zarr_stream._layout import ChunkPlacement, Layout
+from zarr_stream.engine._buffer import FrameBuffer, Slab
+from zarr_stream.engine._layout import ChunkPlacement, Layout
 from zarr_stream.settings import Compression
 from zarr_stream.storage import Buffer
 
@@ -40,7 +40,7 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class Placed:
-    """A chunk already written into its shard file (see :mod:`zarr_stream._regions`)."""
+    """A chunk already written into its shard file (see :mod:`zarr_stream.engine._regions`)."""
 
     offset: int
     nbytes: int
@@ -100,7 +100,7 @@ class ChunkEncoder:
     Examples
     --------
     >>> import numpy as np
-    >>> from zarr_stream._layout import Layout
+    >>> from zarr_stream.engine._layout import Layout
     >>> lay = Layout(shape=(0, 5), chunks=(2, 4), shard_counts=(1, 2))
     >>> enc = ChunkEncoder(np.dtype("<u2"), None)
     >>> slab = np.ones(lay.buffer_shape, dtype="<u2")

@@ -12,9 +12,9 @@ import pytest
 
 import zarr_stream as zs
 from helpers import dims_from, read
-from zarr_stream import storage
-from zarr_stream._regions import MARGIN
-from zarr_stream._synthetic import camera_frames
+from zarr_stream.engine._regions import MARGIN
+from zarr_stream.storage import _local as storage
+from zarr_stream.testing import camera_frames
 
 INDEX_ENTRY = 16  # (offset, nbytes) as two uint64
 EMPTY = 2**64 - 1

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from numcodecs import Blosc
 
 import zarr_stream as zs
-from zarr_stream._stitch import BlockCompressor, bitshuffle, byteshuffle
+from zarr_stream.engine._stitch import BlockCompressor, bitshuffle, byteshuffle
 
 DTYPES = ["uint8", "uint16", "int32", "float32", "float64", "complex128"]
 

@@ -11,9 +11,9 @@ import pytest
 
 import zarr_stream as zs
 from helpers import dims_from, read
-from zarr_stream._layout import Layout
-from zarr_stream._synthetic import camera_frames
-from zarr_stream._tiles import frames_per_block
+from zarr_stream.engine._layout import Layout
+from zarr_stream.engine._tiles import frames_per_block
+from zarr_stream.testing import camera_frames
 
 INDEX_ENTRY = 16  # (offset, nbytes) as two uint64
 EMPTY = 2**64 - 1

@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 import zarr
 
-from zarr_stream._bench import WORKLOADS, main, summarize
-from zarr_stream._bench_writers import WRITERS, Workload
+from zarr_stream.bench._report import summarize
+from zarr_stream.bench._run import main
+from zarr_stream.bench._workloads import WORKLOADS, Workload
+from zarr_stream.bench._writers import WRITERS
 
 
 @pytest.mark.parametrize("engine", ["zarr-stream", "tensorstore", "zarr-python"])

@@ -1,18 +1,7 @@
-"""Where bytes go: store resolution and the write-once backends.
+"""Local disk: shards and documents as files under a directory.
 
-A backend writes three kinds of objects:
-
-* **shards**, assembled by appending encoded chunks to a :class:`ShardFile`,
-  then published once (write-once: publishing over an object the stream did not
-  write raises :class:`~zarr_stream.errors.ObjectExistsError`). The one exception
-  is the stream's own partial shard: ``flush()`` publishes a shard that is not yet
-  complete and the same stream later replaces it, and only it.
-* **documents** (``zarr.json``), always replaced whole and atomically.
-
-:class:`LocalBackend` writes files directly (temporary file, then ``os.link`` for
-no-clobber creation or ``os.replace`` for replacement; fsync on flush).
-:class:`StoreBackend` writes through any zarr-python ``Store``, including
-obstore stores wrapped in ``zarr.storage.ObjectStore``.
+Staged files are written beside their target (same filesystem), then moved there:
+``os.link`` for no-clobber creation, ``os.replace`` for replacement; fsync on flush.
 """
 
 from __future__ import annotations
@@ -20,22 +9,16 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
 
-from zarr.abc.store import Store
-from zarr.core.buffer import default_buffer_prototype
-from zarr.core.sync import sync
+from zarr_stream.errors import ObjectExistsError, StoreExistsError
+from zarr_stream.storage._backend import Backend, Buffer, ShardFile, nbytes
 
-from zarr_stream.errors import ObjectExistsError, SettingsError, StoreExistsError
+__all__ = ["DATA_SYNC_BYTES", "FSYNC_THREADS", "LocalBackend", "fsync_and_drop", "fsync_path"]
 
-__all__ = ["Backend", "Buffer", "LocalBackend", "ShardFile", "StoreBackend", "nbytes", "open_backend"]
-
-T = TypeVar("T")
 _GATHER_MAX = 512  # buffers per writev, under every platform's IOV_MAX
 #: Shards fsynced at once. One at a time, the disk idles while each fsync's journal commit
 #: waits for a CPU busy compressing; with a few in flight it always has data queued (lz4
@@ -44,93 +27,6 @@ FSYNC_THREADS = 4
 #: Bytes a staged shard takes before a background data sync is worth its journal commit
 #: and disk cache flush (lz4 bench: one per 0.5 MiB frame cost 10% of the throughput).
 DATA_SYNC_BYTES = 8 << 20
-#: Bytes-like objects the backends accept (collections.abc.Buffer needs Python 3.12).
-Buffer = bytes | bytearray | memoryview
-
-
-class ShardFile(ABC):
-    """A shard being assembled: encoded chunks appended in order, then published.
-
-    A shard file that ``writes_in_place`` also lets a chunk be written piece by piece into
-    a region reserved for it (see :mod:`zarr_stream._regions`).
-    """
-
-    writes_in_place = False
-
-    def __init__(self) -> None:
-        self.size = 0  # bytes appended or reserved so far: the offset of the next chunk
-
-    def reserve(self, nbytes: int) -> int:
-        """Set ``nbytes`` aside at the end for a chunk written in place; return their offset."""
-        offset = self.size
-        self.size += nbytes
-        return offset
-
-    def write_at(self, offset: int, parts: Sequence[Buffer]) -> None:
-        """Write ``parts`` one after the other from ``offset``, inside what was reserved."""
-        raise NotImplementedError(f"{type(self).__name__} does not write in place")
-
-    def read_at(self, offset: int, nbytes: int) -> bytes:
-        """The ``nbytes`` written from ``offset``."""
-        raise NotImplementedError(f"{type(self).__name__} does not write in place")
-
-    def sync_soon(self) -> None:  # noqa: B027 - only files on a disk have anything to start
-        """Start getting what was written so far to disk, without waiting for it."""
-
-    @abstractmethod
-    def append(self, parts: Sequence[Buffer]) -> None:
-        """Append one encoded chunk, given as parts in order.
-
-        Parts may be views of memory that is reused once this returns: copy what is kept.
-        """
-
-    @abstractmethod
-    def publish_snapshot(self, tail: Sequence[Buffer], replace: bool) -> None:
-        """Durably write what was appended plus ``tail`` (ending with the index) to the shard key.
-
-        The shard keeps accepting appends afterwards.
-        """
-
-    @abstractmethod
-    def publish_final(self, index: bytes, replace: bool) -> None:
-        """Write what was appended plus ``index`` to the shard key; the shard is done."""
-
-    @abstractmethod
-    def discard(self) -> None:
-        """Drop whatever is staged; nothing is published."""
-
-
-class Backend(ABC):
-    """Writes shards and documents under one store root."""
-
-    writes_in_place = False  # its shard files write chunks in place (ShardFile.writes_in_place)
-
-    @abstractmethod
-    def prepare(self, overwrite: bool) -> None:
-        """Raise StoreExistsError if the root holds anything, unless ``overwrite`` removes it."""
-
-    @abstractmethod
-    def open_shard(self, key: str) -> ShardFile:
-        """Start assembling the shard at ``key``."""
-
-    @abstractmethod
-    def write_document(self, key: str, data: bytes, durable: bool) -> None:
-        """Replace the document at ``key`` whole, atomically."""
-
-    @abstractmethod
-    def sync(self) -> None:
-        """Make every shard published so far durable."""
-
-    def close(self) -> None:  # noqa: B027 - most backends hold nothing to release
-        """Release background resources; the backend is not used afterwards."""
-
-
-# --- local disk ---------------------------------------------------------------------------
-
-
-def nbytes(parts: Sequence[Buffer]) -> int:
-    """Total bytes of ``parts``."""
-    return sum(memoryview(part).nbytes for part in parts)
 
 
 def _write_parts(fd: int, parts: Sequence[Buffer], offset: int) -> None:
@@ -154,7 +50,7 @@ def _copy_range(src: int, dst: int, count: int) -> None:
         offset += copied
 
 
-def _fsync_path(path: Path, sync: Callable[[int], None] = os.fsync) -> None:
+def fsync_path(path: Path, sync: Callable[[int], None] = os.fsync) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         sync(fd)
@@ -296,7 +192,7 @@ class LocalBackend(Backend):
     def mark_unsynced(self, path: Path) -> None:
         if not self.fsync:
             return
-        self._track(self._syncer.submit(_fsync_path, path, fsync_and_drop))
+        self._track(self._syncer.submit(fsync_path, path, fsync_and_drop))
         self._unsynced_dirs.add(path.parent)
 
     def start_data_sync(self, fd: int) -> bool:
@@ -336,7 +232,7 @@ class LocalBackend(Backend):
             os.close(fd)
         os.replace(staged, path)
         if durable:
-            _fsync_path(path.parent)
+            fsync_path(path.parent)
 
     def sync(self) -> None:
         syncing, self._syncing = self._syncing, []
@@ -344,93 +240,7 @@ class LocalBackend(Backend):
         for future in syncing:
             future.result()
         for directory in directories:
-            _fsync_path(directory)
+            fsync_path(directory)
 
     def close(self) -> None:
         self._syncer.shutdown(wait=True)
-
-
-# --- any zarr Store -------------------------------------------------------------------------
-
-
-class _StoreShardFile(ShardFile):
-    def __init__(self, backend: StoreBackend, key: str) -> None:
-        super().__init__()
-        self._backend = backend
-        self._key = key
-        self._parts: list[Buffer] = []
-
-    def append(self, parts: Sequence[Buffer]) -> None:
-        chunk = b"".join(parts)  # a copy: raw chunks are views of a slab that is recycled
-        self._parts.append(chunk)
-        self.size += len(chunk)
-
-    def publish_snapshot(self, tail: Sequence[Buffer], replace: bool) -> None:
-        self._backend.put(self._key, [*self._parts, *tail], replace)
-
-    def publish_final(self, index: bytes, replace: bool) -> None:
-        self._backend.put(self._key, [*self._parts, index], replace)
-        self._parts = []
-
-    def discard(self) -> None:
-        self._parts = []
-
-
-class StoreBackend(Backend):
-    """Objects in a zarr-python ``Store``; each shard is assembled in memory and put whole."""
-
-    def __init__(self, store: Store) -> None:
-        if store.read_only:
-            raise SettingsError(f"store must be writable. Got a read-only {type(store).__name__}.")
-        self.store = store
-
-    def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        return sync(coroutine)
-
-    def prepare(self, overwrite: bool) -> None:
-        if not self._run(self.store.is_empty("")):
-            if not overwrite:
-                raise StoreExistsError(
-                    f"the store must be empty unless overwrite=True. Got a non-empty {self.store!r}."
-                )
-            self._run(self.store.clear())
-
-    def open_shard(self, key: str) -> ShardFile:
-        return _StoreShardFile(self, key)
-
-    def put(self, key: str, parts: Sequence[Buffer], replace: bool) -> None:
-        value = default_buffer_prototype().buffer.from_bytes(b"".join(parts))
-        if not replace and self._run(self.store.exists(key)):
-            raise ObjectExistsError(f"data objects are written once: {key!r} already exists.")
-        self._run(self.store.set(key, value))
-
-    def write_document(self, key: str, data: bytes, durable: bool) -> None:
-        self._run(self.store.set(key, default_buffer_prototype().buffer.from_bytes(data)))
-
-    def sync(self) -> None:
-        """Every put has completed when it returns: nothing more to do."""
-
-
-def open_backend(store: object, fsync: bool = True) -> Backend:
-    """Resolve the ``store`` setting to a backend.
-
-    Accepts a local path (``str`` or ``os.PathLike``), a zarr ``Store``, or an obstore store.
-    ``fsync`` applies to local paths (see the ``fsync`` config key).
-    """
-    if isinstance(store, Store):
-        return StoreBackend(store)
-    if type(store).__module__.split(".")[0] == "obstore":
-        from zarr.storage import ObjectStore
-
-        return StoreBackend(ObjectStore(store))  # type: ignore[type-var]
-    if isinstance(store, (str, os.PathLike)):
-        path = os.fspath(store)
-        if isinstance(path, bytes):
-            path = os.fsdecode(path)
-        if "://" in path:
-            scheme = path.split("://", 1)[0]
-            if scheme == "file":
-                return LocalBackend(Path(path.split("://", 1)[1]).absolute(), fsync)
-            raise SettingsError(f"store URLs other than file:// are not supported yet. Got {path!r}.")
-        return LocalBackend(Path(path).absolute(), fsync)
-    raise SettingsError(f"store must be a path, a zarr Store or an obstore store. Got {store!r}.")

@@ -19,7 +19,7 @@ outgrows its region moves to a bigger one at the end of the file.
 What a chunk leaves unused of its region is a gap in the shard, which the sharding format
 allows (the index says where each chunk starts and how long it is): with the margin below,
 a few percent of the shard. Writing needs a shard file that ``writes_in_place``; other
-stores get whole chunks (:class:`zarr_stream._tiles.HeldBlocks`).
+stores get whole chunks (:class:`zarr_stream.engine._tiles.HeldBlocks`).
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from zarr_stream._encode import Placed
-from zarr_stream._layout import ChunkPlacement
-from zarr_stream._stitch import Block, BlockCompressor
+from zarr_stream.engine._encode import Placed
+from zarr_stream.engine._layout import ChunkPlacement
+from zarr_stream.engine._stitch import Block, BlockCompressor
 from zarr_stream.storage import Buffer, ShardFile
 
 __all__ = ["MARGIN", "Blocks", "ChunkTiles", "SlabPlacer", "SlabRuns", "region_bytes", "run_blocks"]

@@ -14,8 +14,8 @@ import numpy as np
 import zarr
 
 import zarr_stream as zs
-from zarr_stream import _bench
-from zarr_stream._synthetic import camera_frames
+from zarr_stream import bench
+from zarr_stream.testing import camera_frames
 
 MiB = 2**20
 
@@ -140,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_bench = sub.add_parser(
         "bench", help="measure throughput, append latency and peak RSS; --compare runs the peers too"
     )
-    _bench.add_arguments(p_bench)
+    bench.add_arguments(p_bench)
     p_info = sub.add_parser("info", help="print the groups and arrays of a store")
     p_info.add_argument("store")
     p_info.add_argument("--json", action="store_true", help="print the root zarr.json instead")
@@ -153,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         demo(args.out, args.frames, args.size, args.chunk_t)
     elif args.command == "bench":
-        return _bench.run_bench(args)
+        return bench.run_bench(args)
     elif args.json:
         print(json.dumps(zarr.open(args.store, mode="r").metadata.to_dict(), indent=2, default=str))
     else:

@@ -1,0 +1,174 @@
+"""``zarr-stream bench``: throughput, append latency and peak memory, side by side with peers.
+
+Every measurement runs in a fresh process (so peak RSS is its own), engines interleaved
+run by run, and the report gives medians. Throughput is MiB/s of raw frames from the
+first append to the end of ``close()``; "durable" is the same up to the moment every
+file the writer wrote is fsynced (the bench fsyncs them after ``close()``: free for a
+writer that fsyncs itself, as zarr-stream, acquire-zarr and tensorstore do). RSS growth
+is peak RSS minus RSS just before the writer opened (the source frames are already in
+memory then).
+
+The ceiling is what this machine could do with no writer overhead at all: for raw data,
+the same bytes written to the same disk, each shard file fsynced in the background as
+soon as it is written (a few fsyncs in flight); for compressed data, the slower of Blosc
+alone on every core and the disk writing the compressed bytes, as if the two overlapped
+perfectly. It is measured as often as the writers, and its best run is reported.
+
+Beside the ceiling, for compressed data, the bench measures Blosc on every core while the
+simplest durable writer (chunks already cut, no copy, one sequential file per shard) writes
+its output: on a machine where getting bytes to disk costs CPU, as on a VM whose host does
+the guest's disk writes, this is below the ceiling, and shows by how much.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zarr_stream.bench._ceiling import MiB, fsync_tree, run_ceiling
+from zarr_stream.bench._memory import peak_rss_mib, rss_mib
+from zarr_stream.bench._report import report, summarize
+from zarr_stream.bench._workloads import WORKLOADS, Workload, source_frames
+from zarr_stream.bench._writers import WRITERS
+
+__all__ = ["PEERS", "add_arguments", "available_peers", "bench", "main", "run_bench", "run_writer"]
+
+PEERS = ("acquire-zarr", "tensorstore", "zarr-python")
+
+
+def run_writer(engine: str, workload: Workload, out: Path, fps: float | None) -> dict[str, Any]:
+    """Stream the workload through one writer in this process and measure it."""
+    frames = source_frames(workload)
+    baseline = rss_mib()
+    latencies = np.empty(workload.frames)
+    period = 1.0 / fps if fps else 0.0
+    start = time.perf_counter()
+    writer = WRITERS[engine](workload, out)  # type: ignore[call-arg]
+    for i in range(workload.frames):
+        if period:
+            delay = start + i * period - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+        t0 = time.perf_counter()
+        writer.append(frames[i % len(frames)])
+        latencies[i] = time.perf_counter() - t0
+    writer.close()
+    seconds = time.perf_counter() - start
+    peak = peak_rss_mib()
+    fsync_tree(out)
+    durable = time.perf_counter() - start
+    total = workload.frames * workload.frame_bytes / MiB
+    return {
+        "engine": engine,
+        "workload": workload.name,
+        "mib_per_s": total / seconds,
+        "durable_mib_per_s": total / durable,
+        "p50_ms": float(np.percentile(latencies, 50) * 1e3),
+        "p99_ms": float(np.percentile(latencies, 99) * 1e3),
+        "rss_growth_mib": peak - baseline,
+        "seconds": seconds,
+    }
+
+
+def _child(args: argparse.Namespace) -> None:
+    workload = _workload(args)
+    out = Path(args.out)
+    try:
+        if args.engine == "ceiling":
+            result = run_ceiling(workload, out)
+        else:
+            result = run_writer(args.engine, workload, out, args.fps)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+        # Commit the deletion now: on a filesystem mounted with `discard`, it would otherwise
+        # trim gigabytes of blocks during the next run's first fsync.
+        os.sync()
+    print(json.dumps(result))
+
+
+def _workload(args: argparse.Namespace) -> Workload:
+    base = WORKLOADS[args.workload]
+    return Workload(
+        base.name, base.chunks, base.shard_counts, base.codec, base.level, base.shuffle, base.data,
+        frames=args.frames or base.frames, size=args.size or base.size,
+    )  # fmt: skip
+
+
+def _spawn(engine: str, args: argparse.Namespace, workload: str, scratch: Path) -> dict[str, Any] | None:
+    command = [
+        sys.executable, "-m", "zarr_stream.bench", "--child", "--engine", engine,
+        "--workload", workload, "--out", str(scratch / f"{engine}.zarr"),
+        "--frames", str(args.frames or 0), "--size", str(args.size or 0),
+    ]  # fmt: skip
+    if args.fps:
+        command += ["--fps", str(args.fps)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        print(f"  {engine} on {workload} failed: {done.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
+        return None
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def available_peers() -> list[str]:
+    import importlib.util
+
+    modules = {"acquire-zarr": "acquire_zarr", "tensorstore": "tensorstore", "zarr-python": "zarr"}
+    return [p for p in PEERS if importlib.util.find_spec(modules[p]) is not None]
+
+
+def bench(args: argparse.Namespace) -> dict[str, Any]:
+    workloads = list(WORKLOADS) if args.workload == "all" else [args.workload]
+    engines = ["zarr-stream", "zarr-stream-nofsync", *(available_peers() if args.compare else []), "ceiling"]
+    runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    with tempfile.TemporaryDirectory(prefix="zarr-stream-bench-", dir=args.scratch) as tmp:
+        for run in range(args.runs):
+            for workload in workloads:
+                for engine in engines:  # interleaved: one run of each engine, then the next round
+                    result = _spawn(engine, args, workload, Path(tmp))
+                    if result is not None:
+                        runs.setdefault((workload, engine), []).append(result)
+                        print(f"  run {run + 1}/{args.runs} {workload:>5} {engine:<12} "
+                              f"{result['mib_per_s']:7.0f} MiB/s", file=sys.stderr, flush=True)  # fmt: skip
+    medians = {f"{w}/{e}": summarize(e, rs) for (w, e), rs in runs.items()}
+    report(medians, workloads, engines)
+    return medians
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workload", default="all", choices=["all", *WORKLOADS])
+    parser.add_argument("--compare", action="store_true", help="also run the installed peers")
+    parser.add_argument("--runs", type=int, default=3, help="interleaved runs per engine (median reported)")
+    parser.add_argument("--fps", type=float, default=None, help="pace appends at this many frames per second")
+    parser.add_argument("--frames", type=int, default=None, help="frames per run (default 256)")
+    parser.add_argument("--size", type=int, default=None, help="frame height and width (default 2048)")
+    parser.add_argument("--scratch", default=None, help="directory for the stores (default: system temp)")
+    parser.add_argument("--json", default=None, help="also write the medians to this JSON file")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="zarr-stream bench")
+    add_arguments(parser)
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--engine", default="zarr-stream", help=argparse.SUPPRESS)
+    parser.add_argument("--out", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        _child(args)
+        return 0
+    return run_bench(args)
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    medians = bench(args)
+    if args.json:
+        Path(args.json).write_text(json.dumps(medians, indent=2))
+    return 0

@@ -1,0 +1,26 @@
+"""Where bytes go: the backend interface, local files, any zarr ``Store``, and ``store`` resolution."""
+
+from zarr_stream.storage._backend import Backend, Buffer, ShardFile, nbytes
+from zarr_stream.storage._local import (
+    DATA_SYNC_BYTES,
+    FSYNC_THREADS,
+    LocalBackend,
+    fsync_and_drop,
+    fsync_path,
+)
+from zarr_stream.storage._resolve import open_backend
+from zarr_stream.storage._zarr_store import StoreBackend
+
+__all__ = [
+    "DATA_SYNC_BYTES",
+    "FSYNC_THREADS",
+    "Backend",
+    "Buffer",
+    "LocalBackend",
+    "ShardFile",
+    "StoreBackend",
+    "fsync_and_drop",
+    "fsync_path",
+    "nbytes",
+    "open_backend",
+]
