@@ -10,10 +10,17 @@ would catch for that kind of problem::
     │   └── CapacityError                       writing past a bounded append dimension
     ├── FrameDtypeError      (TypeError)        a dtype that does not cast safely to the array's
     ├── StreamClosedError    (RuntimeError)     a call after close()
-    ├── BackgroundError      (RuntimeError)     a background encode or write failed (cause chained)
-    ├── StoreExistsError     (FileExistsError)  non-empty store path with overwrite=False
-    └── ObjectExistsError    (FileExistsError)  a write-once data object already exists
-                                                (raised on the next call, like BackgroundError)
+    ├── BackgroundError      (RuntimeError)     an encode or write failed, in the background or
+    │                                           inside flush()/close() (cause chained); sticky
+    ├── StoreExistsError     (FileExistsError)  a non-empty store without overwrite, or something
+    │                                           other than a Zarr hierarchy with overwrite=True
+    ├── ObjectExistsError    (FileExistsError)  a write-once data object already exists (sticky)
+    └── StoreAccessError     (OSError)          the store cannot be reached or written when the
+                                                stream opens, or vanished while it wrote (sticky)
+
+A failure while writing is *sticky*: the stream writes nothing more, and every later
+``append``, ``flush`` and ``close`` raises it again, with the original exception as
+``__cause__``. Everything flushed before it stays as it was.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ __all__ = [
     "FrameError",
     "ObjectExistsError",
     "SettingsError",
+    "StoreAccessError",
     "StoreExistsError",
     "StreamClosedError",
     "UnknownKeyError",
@@ -61,12 +69,17 @@ class StreamClosedError(ZarrStreamError, RuntimeError):
 
 
 class BackgroundError(ZarrStreamError, RuntimeError):
-    """A background encode or write failed; the original exception is ``__cause__``."""
+    """Encoding or writing failed; the original exception is ``__cause__``. The stream is failed."""
 
 
 class StoreExistsError(ZarrStreamError, FileExistsError):
-    """The store path holds data and ``overwrite`` is False; it is left untouched."""
+    """The store holds data and ``overwrite`` is False, or it holds something other than a
+    Zarr hierarchy and ``overwrite`` is True; it is left untouched."""
 
 
 class ObjectExistsError(ZarrStreamError, FileExistsError):
     """A data object the stream must create already exists in the store."""
+
+
+class StoreAccessError(ZarrStreamError, OSError):
+    """The store cannot be reached or written (the cause is chained), or it vanished while written."""

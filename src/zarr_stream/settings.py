@@ -16,6 +16,8 @@ zarr_stream.errors.SettingsError: chunk must be > 0 for dimension 'y'. Got 0.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -48,10 +50,54 @@ SUPPORTED_DTYPES = (
 )  # fmt: skip
 
 
+#: Largest size, chunk or shard count: zarr stores shapes as 64-bit integers.
+MAX_EXTENT = 2**63 - 1
+#: Largest chunk Blosc compresses, in bytes (its BLOSC_MAX_BUFFERSIZE).
+MAX_BLOSC_BYTES = 2**31 - 1 - 16
+#: The least a default chunk holds along the append dimension, in bytes (see Dimension.chunk).
+DEFAULT_CHUNK_BYTES = 1 << 20
+#: The name of the folder that holds a stream's staged files on local disk (see storage).
+STAGING_NAME = ".zarr-stream"
+_KEY_SEGMENT_BYTES = 255  # the longest file name on common filesystems
+
+
 def _require_int(value: object, what: str, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise SettingsError(f"{what} must be an integer{where}. Got {value!r}.")
-    return int(value)
+    number = int(value)
+    if abs(number) > MAX_EXTENT:
+        raise SettingsError(f"{what} must be at most 2**63 - 1{where}. Got {number}.")
+    return number
+
+
+def _require_bool(value: object, what: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise SettingsError(f"{what} must be True or False. Got {value!r}.")
+    return bool(value)
+
+
+def json_attributes(attributes: object, what: str) -> dict[str, Any]:
+    """A plain copy of ``attributes`` if they are a mapping with string keys and strict JSON values.
+
+    NaN and infinities are not JSON (``json.dumps`` writes them anyway, and tensorstore then
+    refuses the document), so they are refused here.
+
+    >>> json_attributes({"a": (1, 2)}, "attributes")
+    {'a': [1, 2]}
+    >>> json_attributes({"a": float("nan")}, "attributes")
+    Traceback (most recent call last):
+    ...
+    zarr_stream.errors.SettingsError: attributes must be JSON (no NaN or infinity). Got {'a': nan}.
+    """
+    if not isinstance(attributes, Mapping):
+        raise SettingsError(f"{what} must be a mapping. Got {attributes!r}.")
+    if not all(isinstance(key, str) for key in attributes):
+        raise SettingsError(f"{what} must have string keys. Got {attributes!r}.")
+    try:
+        copy: dict[str, Any] = json.loads(json.dumps(dict(attributes), allow_nan=False))
+    except (TypeError, ValueError, RecursionError) as error:
+        raise SettingsError(f"{what} must be JSON (no NaN or infinity). Got {attributes!r}.") from error
+    return copy
 
 
 def _require_choice(value: object, choices: tuple[str, ...], what: str) -> None:
@@ -72,7 +118,10 @@ class Dimension:
     size
         Number of elements; 0 (first dimension only) means unbounded.
     chunk
-        Elements per chunk along this dimension; need not divide ``size``.
+        Elements per chunk along this dimension; need not divide ``size``. None (the
+        default) lets the array choose: the whole extent of a frame's dimensions, 1 for
+        the dimensions between the first and the frame's, and along the first (append)
+        dimension the depth that makes a chunk hold at least 1 MiB.
     shard
         Chunks per shard along this dimension (acquire-zarr's ``shard_size_chunks``).
     unit, scale
@@ -83,7 +132,7 @@ class Dimension:
     _: KW_ONLY
     kind: DimensionKind = "space"
     size: int = 0
-    chunk: int = 1
+    chunk: int | None = None
     shard: int = 1
     unit: str | None = None
     scale: float = 1.0
@@ -94,27 +143,36 @@ class Dimension:
         where = f" for dimension {self.name!r}"
         _require_choice(self.kind, get_args(DimensionKind), f"kind{where}")
         size = _require_int(self.size, "size", where)
-        chunk = _require_int(self.chunk, "chunk", where)
+        chunk = None if self.chunk is None else _require_int(self.chunk, "chunk", where)
         shard = _require_int(self.shard, "shard", where)
         if size < 0:
             raise SettingsError(f"size must be >= 0{where}. Got {size}.")
-        if chunk <= 0:
+        if chunk is not None and chunk <= 0:
             raise SettingsError(f"chunk must be > 0{where}. Got {chunk}.")
         if shard <= 0:
             raise SettingsError(f"shard must be > 0 (chunks per shard){where}. Got {shard}.")
+        if chunk is not None and chunk * shard > MAX_EXTENT:
+            raise SettingsError(f"chunk x shard must be at most 2**63 - 1{where}. Got {chunk} x {shard}.")
         if self.unit is not None and not isinstance(self.unit, str):
             raise SettingsError(f"unit must be a string or None{where}. Got {self.unit!r}.")
-        if isinstance(self.scale, bool) or not isinstance(self.scale, (int, float)):
+        if isinstance(self.scale, bool) or not isinstance(self.scale, (int, float, np.integer, np.floating)):
             raise SettingsError(f"scale must be a number{where}. Got {self.scale!r}.")
-        if not math.isfinite(self.scale) or self.scale <= 0:
+        try:
+            scale = float(self.scale)
+        except OverflowError:
+            scale = math.inf
+        if not math.isfinite(scale) or scale <= 0:
             raise SettingsError(f"scale must be finite and > 0{where}. Got {self.scale!r}.")
         object.__setattr__(self, "size", size)
         object.__setattr__(self, "chunk", chunk)
         object.__setattr__(self, "shard", shard)
+        object.__setattr__(self, "scale", scale)
 
     @property
     def shard_shape(self) -> int:
-        """Elements per shard along this dimension (``chunk * shard``)."""
+        """Elements per shard along this dimension (``chunk * shard``), once the chunk is known."""
+        if self.chunk is None:
+            raise SettingsError(f"chunk of dimension {self.name!r} is chosen by its array. Got None.")
         return self.chunk * self.shard
 
 
@@ -161,6 +219,13 @@ class S3Settings:
     region: str | None = None
     allow_http: bool = False
 
+    def __post_init__(self) -> None:
+        for name in ("endpoint", "region"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise SettingsError(f"s3 {name} must be a string or None. Got {value!r}.")
+        object.__setattr__(self, "allow_http", _require_bool(self.allow_http, "s3 allow_http"))
+
 
 def validate_key(key: object) -> str:
     """Check an output key: ``""`` (the root) or ``/``-separated plain segments.
@@ -178,10 +243,30 @@ def validate_key(key: object) -> str:
         return key
     if key.startswith("/"):
         raise SettingsError(f"key must not start with '/'. Got {key!r}.")
-    if any(part in ("", ".", "..") for part in key.split("/")):
+    parts = key.split("/")
+    if any(part in ("", ".", "..") for part in parts):
         raise SettingsError(f"key must not have empty, '.' or '..' segments. Got {key!r}.")
     if "\\" in key:
         raise SettingsError(f"key must not contain '\\'. Got {key!r}.")
+    if any(ord(char) < 32 or ord(char) == 127 for char in key):
+        raise SettingsError(f"key must not contain control characters (NUL, newline, ...). Got {key!r}.")
+    for part in parts:
+        if part == "zarr.json" or part.startswith("__") or set(part) == {"."} or part == STAGING_NAME:
+            raise SettingsError(
+                f"key segments must not be 'zarr.json', {STAGING_NAME!r}, all periods or start with "
+                f"'__' (names Zarr or zarr-stream reserve). Got {part!r} in {key!r}."
+            )
+        try:
+            size = len(part.encode("utf-8"))
+        except UnicodeEncodeError:
+            raise SettingsError(
+                f"key must be valid Unicode text (no lone surrogates). Got {key!r}."
+            ) from None
+        if size > _KEY_SEGMENT_BYTES:
+            raise SettingsError(
+                f"key segments must be at most {_KEY_SEGMENT_BYTES} bytes (a file name). "
+                f"Got {size} bytes in {key!r}."
+            )
     return key
 
 
@@ -203,13 +288,20 @@ class ArraySettings:
 
     def __post_init__(self) -> None:
         validate_key(self.key)
+        if self.dtype is None:
+            raise SettingsError(f"dtype must be one of {', '.join(SUPPORTED_DTYPES)}. Got None.")
         try:
             dtype = np.dtype(self.dtype)
-        except TypeError as error:
+        except (TypeError, ValueError) as error:
             raise SettingsError(f"dtype must be a numpy dtype. Got {self.dtype!r}.") from error
         if dtype.name not in SUPPORTED_DTYPES:
             raise SettingsError(f"dtype must be one of {', '.join(SUPPORTED_DTYPES)}. Got {dtype.name!r}.")
-        object.__setattr__(self, "dtype", dtype.newbyteorder("<"))
+        dtype = dtype.newbyteorder("<")
+        object.__setattr__(self, "dtype", dtype)
+        if isinstance(self.dimensions, (str, bytes)) or not isinstance(self.dimensions, Sequence):
+            raise SettingsError(
+                f"dimensions must be a sequence of Dimension objects. Got {self.dimensions!r}."
+            )
         dims = tuple(self.dimensions)
         if len(dims) < 2:
             raise SettingsError(f"an array needs at least 2 dimensions. Got {len(dims)}.")
@@ -226,16 +318,59 @@ class ArraySettings:
         duplicated = sorted({name for name in names if names.count(name) > 1})
         if duplicated:
             raise SettingsError(f"dimension names must be unique. Got {duplicated[0]!r} twice.")
+        dims = default_chunks(dims, dtype.itemsize)
         object.__setattr__(self, "dimensions", dims)
         if self.compression is not None and not isinstance(self.compression, Compression):
             raise SettingsError(f"compression must be a Compression or None. Got {self.compression!r}.")
+        chunk_bytes = math.prod(dim.chunk or 1 for dim in dims) * dtype.itemsize
+        if self.compression is not None and chunk_bytes > MAX_BLOSC_BYTES:
+            raise SettingsError(
+                f"a compressed chunk must hold at most {MAX_BLOSC_BYTES} bytes (Blosc's limit). "
+                f"Got {' x '.join(str(dim.chunk) for dim in dims)} x {dtype.itemsize} = {chunk_bytes}."
+            )
+        if self.multiscale is not None and not isinstance(self.multiscale, Multiscale):
+            raise SettingsError(f"multiscale must be a Multiscale or None. Got {self.multiscale!r}.")
+        object.__setattr__(self, "ngff", _require_bool(self.ngff, "ngff"))
         if self.multiscale is not None or self.ngff:
             raise SettingsError(
                 f"multiscale and ngff are not supported yet. Got multiscale={self.multiscale!r}, "
                 f"ngff={self.ngff!r}."
             )
-        if self.attributes is not None and not isinstance(self.attributes, Mapping):
-            raise SettingsError(f"attributes must be a mapping or None. Got {self.attributes!r}.")
+        if self.attributes is not None:
+            object.__setattr__(self, "attributes", json_attributes(self.attributes, "attributes"))
+
+    @property
+    def chunk_shape(self) -> tuple[int, ...]:
+        """Elements per chunk along each dimension (chosen for those left as None)."""
+        return tuple(dim.chunk or 0 for dim in self.dimensions)  # every chunk is chosen by now
+
+    @property
+    def shard_counts(self) -> tuple[int, ...]:
+        """Chunks per shard along each dimension."""
+        return tuple(dim.shard for dim in self.dimensions)
+
+
+def default_chunks(dims: Sequence[Dimension], itemsize: int) -> tuple[Dimension, ...]:
+    """``dims`` with every chunk left as None chosen (see :attr:`Dimension.chunk`).
+
+    >>> dims = default_chunks([Dimension("t"), Dimension("y", size=128), Dimension("x", size=128)], 2)
+    >>> [d.chunk for d in dims]  # 32 frames of 32 KiB make 1 MiB
+    [32, 128, 128]
+    >>> [d.chunk for d in default_chunks([Dimension("t", size=5), Dimension("x", size=10**6)], 4)]
+    [1, 1000000]
+    """
+    frame_ndim = 2 if len(dims) >= 3 else 1
+    chosen = list(dims)
+    for i in range(1, len(dims)):
+        if dims[i].chunk is None:
+            chunk = dims[i].size if i >= len(dims) - frame_ndim else 1
+            chosen[i] = dataclasses.replace(dims[i], chunk=chunk)
+    first = dims[0]
+    if first.chunk is None:
+        depth_bytes = math.prod(dim.chunk or 1 for dim in chosen[1:]) * itemsize
+        depth = max(1, -(-DEFAULT_CHUNK_BYTES // depth_bytes))
+        chosen[0] = dataclasses.replace(first, chunk=min(depth, first.size) if first.size else depth)
+    return tuple(chosen)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -260,8 +395,28 @@ class StreamSettings:
     s3: S3Settings | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.store, (str, os.PathLike)) and not os.fspath(self.store):
-            raise SettingsError("store must be a non-empty path. Got ''.")
+        store = self.store
+        if isinstance(store, os.PathLike):
+            store = os.fspath(store)
+        if isinstance(store, bytes):
+            store = os.fsdecode(store)
+        if isinstance(store, str):
+            if not store:
+                raise SettingsError("store must be a non-empty path. Got ''.")
+            if "\0" in store:
+                raise SettingsError(f"store path must not contain a NUL byte. Got {store!r}.")
+        elif not _is_store_object(store):
+            raise SettingsError(
+                f"store must be a path, a zarr Store or an obstore store. Got {self.store!r}."
+            )
+        object.__setattr__(self, "overwrite", _require_bool(self.overwrite, "overwrite"))
+        if self.s3 is not None:
+            if not isinstance(self.s3, S3Settings):
+                raise SettingsError(f"s3 must be an S3Settings or None. Got {self.s3!r}.")
+            if not (isinstance(store, str) and store.startswith("s3://")):
+                raise SettingsError(f"s3 settings apply to s3:// stores only. Got store={self.store!r}.")
+        if isinstance(self.arrays, (str, bytes)) or not isinstance(self.arrays, Sequence):
+            raise SettingsError(f"arrays must be a sequence of ArraySettings. Got {self.arrays!r}.")
         arrays = tuple(self.arrays)
         if not arrays:
             raise SettingsError("arrays must name at least one array. Got none.")
@@ -278,3 +433,10 @@ class StreamSettings:
                         f"an array cannot be nested under another array. Got {other!r} under {key!r}."
                     )
         object.__setattr__(self, "arrays", arrays)
+
+
+def _is_store_object(store: object) -> bool:
+    """A zarr ``Store`` or an obstore store (checked by module: obstore has no common base class)."""
+    from zarr.abc.store import Store
+
+    return isinstance(store, Store) or type(store).__module__.split(".")[0] == "obstore"

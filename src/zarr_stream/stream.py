@@ -1,37 +1,35 @@
-"""The public streaming writer."""
+"""The public streaming writer: the front door to one stream's arrays."""
 
 from __future__ import annotations
 
+import logging
+import threading
+import warnings
+import weakref
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any
 
-import numpy as np
 import numpy.typing as npt
 
-from zarr_stream.config import tuning
-from zarr_stream.engine import ArrayStream
-from zarr_stream.errors import (
-    CapacityError,
-    FrameDtypeError,
-    FrameError,
-    SettingsError,
-    StreamClosedError,
-    UnknownKeyError,
-)
-from zarr_stream.metadata import document_key, group_document, group_keys
+from zarr_stream._threads import in_pool_thread
+from zarr_stream.engine import WriteSession
+from zarr_stream.errors import SettingsError, StreamClosedError
 from zarr_stream.settings import StreamSettings
-from zarr_stream.storage import open_backend
 
 __all__ = ["ZarrStream"]
+
+logger = logging.getLogger("zarr_stream")
 
 
 class ZarrStream:
     """Streams append-only frames into sharded Zarr v3 arrays.
 
     Everything about the settings is checked, and the store is checked to be empty
-    (or cleared with ``overwrite=True``), before anything is written.
+    (or a Zarr hierarchy, replaced with ``overwrite=True``), before anything is written.
+    Calls from several threads are safe: they take the stream one at a time, so every
+    frame lands whole, in the order the calls took it. A stream that is never closed is
+    closed when it is garbage-collected, or at exit, with a ``ResourceWarning``.
 
     Examples
     --------
@@ -52,22 +50,10 @@ class ZarrStream:
         if not isinstance(settings, StreamSettings):
             raise SettingsError(f"settings must be a StreamSettings. Got {settings!r}.")
         self.settings = settings
+        self._lock = threading.Lock()
         self._closed = False
-        knobs = tuning()
-        self._backend = backend = open_backend(settings.store, knobs.fsync)
-        self._pool = ThreadPoolExecutor(knobs.encode_threads, thread_name_prefix="zarr-stream-encode")
-        self._arrays = {a.key: ArrayStream(a, backend, self._pool, knobs) for a in settings.arrays}
-        try:
-            backend.prepare(settings.overwrite)
-        except BaseException:
-            self._pool.shutdown()
-            self._backend.close()
-            raise
-        for key in group_keys(self._arrays):
-            backend.write_document(document_key(key), group_document(), durable=False)
-        for array in self._arrays.values():
-            array.write_metadata(durable=False)
-        backend.sync()
+        self._session = WriteSession(settings)
+        self._finalizer = weakref.finalize(self, _close_unclosed, self._session, repr(settings.store))
 
     @property
     def closed(self) -> bool:
@@ -81,55 +67,31 @@ class ZarrStream:
         each frame fills the next position in C order over the non-frame dimensions.
         Any memory layout is accepted. A bad call raises and writes nothing.
         """
-        array = self._array(key)
-        frames = np.asarray(data)
-        layout = array.layout
-        if not np.can_cast(frames.dtype, array.dtype, casting="safe"):
-            raise FrameDtypeError(
-                f"frame dtype must cast safely to the array's dtype {array.dtype.name} "
-                f"(array {array.key!r}). Got {frames.dtype}."
-            )
-        frame_shape = layout.frame_shape
-        if frames.shape[frames.ndim - len(frame_shape) :] != frame_shape or frames.ndim < len(frame_shape):
-            raise FrameError(
-                f"frames must have trailing shape {frame_shape} (array {array.key!r}). "
-                f"Got shape {frames.shape}."
-            )
-        frames = frames.reshape(-1, *frame_shape)
-        capacity = layout.capacity_frames
-        if capacity is not None and array.frames + len(frames) > capacity:
-            raise CapacityError(
-                f"the append dimension of array {array.key!r} holds {capacity} frames "
-                f"({layout.shape[0]} x {layout.frames_per_step}); {array.frames} are written. "
-                f"Got {len(frames)} more."
-            )
-        array.append(frames)
+        with self._lock:
+            self._check_open()
+            self._session.append(data, key)
 
     def flush(self) -> None:
         """Make every frame appended so far durable and visible to readers."""
-        self._check_open()
-        for array in self._arrays.values():
-            array.flush()
+        with self._lock:
+            self._check_open()
+            self._session.flush()
 
     def set_attributes(self, attributes: Mapping[str, Any], key: str | None = None) -> None:
         """Merge ``attributes`` into the ``zarr.json`` attributes of the array at ``key``."""
-        self._array(key).set_attributes(attributes)
+        with self._lock:
+            self._check_open()
+            self._session.set_attributes(attributes, key)
 
     def close(self) -> None:
-        """Write the last partial chunks and the final metadata. Idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        errors: list[BaseException] = []
-        for array in self._arrays.values():
-            try:
-                array.close()
-            except BaseException as error:  # close every array, then report the first failure
-                errors.append(error)
-        self._pool.shutdown(wait=True)
-        self._backend.close()
-        if errors:
-            raise errors[0]
+        """Write the last partial chunks and the final metadata, and release every thread and
+        staged file; after a failure, only release, and raise the failure. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._finalizer.detach()
+            self._session.close()
 
     def __enter__(self) -> ZarrStream:
         return self
@@ -143,18 +105,20 @@ class ZarrStream:
         if self._closed:
             raise StreamClosedError("the stream is closed: no call may follow close().")
 
-    def _array(self, key: str | None) -> ArrayStream:
-        self._check_open()
-        if key is None:
-            if len(self._arrays) != 1:
-                raise UnknownKeyError(
-                    "key is required when the stream has several arrays. "
-                    f"Got None; keys are {sorted(self._arrays)}."
-                )
-            return next(iter(self._arrays.values()))
-        try:
-            return self._arrays[key]
-        except KeyError:
-            raise UnknownKeyError(
-                f"key must name an array of the stream {sorted(self._arrays)}. Got {key!r}."
-            ) from None
+
+def _close_unclosed(session: WriteSession, store: str) -> None:
+    """Close a stream that was collected, or is still open at exit, without ``close()``."""
+    message = f"a zarr-stream stream to {store} was not closed; closing it now, which writes its last frames"
+    warnings.warn(message, ResourceWarning, stacklevel=2)
+    logger.warning(message)
+    if in_pool_thread():  # collected on one of its own threads, which closing waits for
+        threading.Thread(target=_close_logged, args=(session, store), name="zarr-stream-close").start()
+    else:
+        _close_logged(session, store)
+
+
+def _close_logged(session: WriteSession, store: str) -> None:
+    try:
+        session.close()
+    except Exception:  # no caller to raise to
+        logger.exception("closing the unclosed stream to %s failed", store)

@@ -107,7 +107,7 @@ def test_blocks_go_to_disk_while_their_slab_fills(tmp_path, monkeypatch, fsync):
 
         # written in place while the slab fills, before any shard is published, and synced (fsync on)
         def staged():
-            return [p for p in (path / "raw").rglob(".*.partial") if p.stat().st_size > 0]
+            return [p for p in (path / "raw/.zarr-stream").glob("*") if p.stat().st_size > 0]
 
         assert wait_for(lambda: len(staged()) == 4)
         assert not [p for p in (path / "raw/c").rglob("*") if p.is_file() and not p.name.startswith(".")]
@@ -129,10 +129,12 @@ def test_a_failed_background_data_sync_fails_the_flush(tmp_path, monkeypatch):
     stream = zs.ZarrStream(settings(tmp_path / "s.zarr", (0, 128, 128), (32, 64, 64), (1, 2, 2)))
     for i in range(24):
         stream.append(frames[i % 4])
-    with pytest.raises(OSError, match="injected write-back error"):
+    with pytest.raises(zs.BackgroundError, match="injected write-back error") as info:
         stream.flush()
+    assert isinstance(info.value.__cause__, OSError)
     monkeypatch.undo()
-    stream.close()
+    with pytest.raises(zs.BackgroundError, match="injected write-back error"):
+        stream.close()  # the failure is sticky: close releases everything and raises it again
 
 
 @pytest.mark.parametrize("over", [0, 1])
@@ -144,6 +146,8 @@ def test_slabs_under_in_place_slab_bytes_are_held_until_full(tmp_path, over):
     with zs.config.set({"in_place_slab_bytes": slab_bytes + over}), zs.ZarrStream(stream_settings) as s:
         for i in range(24):
             s.append(frames[i % 4])
-        written = wait_for(lambda: [p for p in (path / "raw").rglob(".*.partial") if p.stat().st_size], 2.0)
+        written = wait_for(
+            lambda: [p for p in (path / "raw/.zarr-stream").glob("*") if p.stat().st_size], 2.0
+        )
         assert bool(written) is (over == 0)
     np.testing.assert_array_equal(read(path, "raw"), np.stack([frames[i % 4] for i in range(24)]))

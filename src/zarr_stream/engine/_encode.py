@@ -7,10 +7,16 @@ Blosc releases the GIL, so chunks encode in parallel on a thread pool.
 Two encodings hand the writer the same thing, an :class:`EncodedSlab`:
 :class:`SlabEncoding` (here) buffers raw slabs and encodes whole chunks;
 :class:`~zarr_stream.engine._tiles.TileEncoding` compresses frame tiles as they arrive.
+
+What a flush publishes is never written again (see :mod:`zarr_stream.storage`). The chunks
+of a slab being filled that a flush encodes are kept in their shards: compressed ones as
+they are (they are stored again, whole, when the slab is), uncompressed ones in a region
+that the slab's later writes reuse (:class:`RawRegions`).
 """
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, wait
@@ -24,7 +30,7 @@ from numcodecs import Blosc
 from zarr_stream.engine._buffer import FrameBuffer, Slab
 from zarr_stream.engine._layout import ChunkPlacement, Layout
 from zarr_stream.settings import Compression
-from zarr_stream.storage import Buffer
+from zarr_stream.storage import Buffer, ShardFile
 
 __all__ = [
     "ChunkEncoder",
@@ -32,6 +38,7 @@ __all__ = [
     "EncodedSlab",
     "Encoding",
     "Placed",
+    "RawRegions",
     "SlabEncoding",
     "blosc_codec",
     "encode_index",
@@ -132,6 +139,47 @@ def encode_index(index: np.ndarray) -> bytes:
     return raw + crc32c.crc32c(raw).to_bytes(4, "little")
 
 
+class RawRegions:
+    """Where flushes wrote the uncompressed chunks of a slab, so that its later writes go there too.
+
+    An uncompressed chunk has a fixed size. A flush writes each stored chunk of the slab being
+    filled, whole, into a region of its shard file (its frames to come as fill value); the
+    slab's later flushes, and its end, write it there again. Only bytes of frames to come
+    change, and no reader looks at those: they lie past the array's shape as that flush
+    published it. Unless the flush ended inside a step (a time point of several frames): its
+    shape then covers the whole step, the frames to come as fill value, so those regions must
+    stay as they are, and the slab's later writes take new ones (:meth:`seal`).
+    """
+
+    def __init__(self, chunk_bytes: int, shard_file: Callable[[int, ChunkPlacement], ShardFile]) -> None:
+        self._chunk_bytes = chunk_bytes
+        self._shard_file = shard_file
+        self._regions: dict[int, dict[tuple[tuple[int, ...], int], int]] = {}  # slab -> chunk -> offset
+
+    def has(self, slab_index: int) -> bool:
+        """Whether a flush wrote chunks of the slab (its later chunks must go through :meth:`write`)."""
+        return slab_index in self._regions
+
+    def write(self, slab_index: int, placement: ChunkPlacement, data: Buffer) -> Placed:
+        """Write a chunk of the slab into its region (reserved on first use)."""
+        regions = self._regions.setdefault(slab_index, {})
+        file = self._shard_file(slab_index, placement)
+        chunk = (placement.shard_coords[1:], placement.inner_index)
+        offset = regions.get(chunk)
+        if offset is None:
+            offset = regions[chunk] = file.reserve(self._chunk_bytes)
+        file.write_at(offset, [data])
+        return Placed(offset, self._chunk_bytes)
+
+    def seal(self, slab_index: int) -> None:
+        """Keep the regions written so far as they are: later writes of the slab take new ones."""
+        if slab_index in self._regions:
+            self._regions[slab_index] = {}
+
+    def done(self, slab_index: int) -> None:
+        self._regions.pop(slab_index, None)
+
+
 class SlabEncoding:
     """Frames into raw chunk-major slabs; each full slab's chunks encoded on the pool, in batches."""
 
@@ -143,6 +191,7 @@ class SlabEncoding:
         pool: Executor,
         slabs_in_flight: int,
         batches: int,
+        shard_file: Callable[[int, ChunkPlacement], ShardFile],
     ) -> None:
         self._layout = layout
         self._buffer = FrameBuffer(layout, dtype, slabs_in_flight + 1)
@@ -151,6 +200,8 @@ class SlabEncoding:
         self._batches = batches  # encode tasks per slab: a few per thread, not one per chunk
         # Chunk placements of a slab at each depth of a shard row (row 0; the writer adds the row).
         self._placements = [list(layout.slab_chunks(d)) for d in range(layout.shard_counts[0])]
+        chunk_bytes = math.prod(layout.chunks) * dtype.itemsize
+        self._raw_regions = RawRegions(chunk_bytes, shard_file) if compression is None else None
 
     @property
     def frames(self) -> int:
@@ -163,7 +214,19 @@ class SlabEncoding:
 
     def partial(self) -> EncodedSlab | None:
         slab = self._buffer.partial()
-        return None if slab is None else self._encode(slab, recycle=False)
+        if slab is None:
+            return None
+        encoded = self._encode(slab, recycle=False)
+        regions = self._raw_regions
+        if regions is not None and slab.filled % self._layout.frames_per_step:  # it ends inside a step
+            release = encoded.release
+
+            def release_and_seal() -> None:
+                release()
+                regions.seal(slab.index)
+
+            encoded.release = release_and_seal
+        return encoded
 
     def _encode(self, slab: Slab, recycle: bool) -> EncodedSlab:
         placements = self._placements[slab.index % self._layout.shard_counts[0]]
@@ -172,16 +235,25 @@ class SlabEncoding:
             self._pool.submit(self._encode_batch, slab.data, placements[start : start + size])
             for start in range(0, len(placements), size)
         )
+        regions = self._raw_regions
+        in_regions = regions is not None and (not recycle or regions.has(slab.index))
 
         def chunks() -> Iterator[EncodedChunk]:
             while batches:
                 for placement, data in batches.popleft().result():  # each batch dropped once consumed
-                    if data is not None:
+                    if data is None:
+                        continue
+                    if in_regions:
+                        assert regions is not None
+                        yield placement, regions.write(slab.index, placement, data)
+                    else:
                         yield placement, (data,)
 
         def release() -> None:
             wait(batches)
             if recycle:
+                if regions is not None:
+                    regions.done(slab.index)
                 self._buffer.release(slab.data)
 
         return EncodedSlab(slab.index, chunks(), release)

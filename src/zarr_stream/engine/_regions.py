@@ -1,25 +1,34 @@
-"""Compressed chunks written in place while their slab fills: a region of the shard for each.
-
-A shard's chunks lie one after another, and a compressed chunk's size is known only once
-its last block is: written whole, all of a slab's chunks wait for its last frame and reach
-the disk at once, and ``close()`` waits for the last slab's bytes to get there (a sixth of
-a zstd stream's time).
+"""Compressed chunks written in place: a region of the shard file for each chunk of a slab.
 
 A slab comes as runs of frames (one frame, or a few whose tiles make one bigger block):
-each run's compression gives one block of each chunk of the slab. Once a quarter of a
-slab's runs are compressed, every chunk of the slab gets a region at the end of its shard
-file, sized for its blocks so far plus those still to come, at their mean size plus a
-margin. Blocks go into their regions as their runs are compressed, and the disk takes them
-while later frames compress. A quarter, not more: the blocks held until then are memory
-that must be faulted in anew each slab, and bytes that reach the disk late. Each block's
-offset goes into the chunk's Blosc header, written last at the region's start:
-Blosc finds blocks by those offsets, so they may come in any order. A chunk that
-outgrows its region moves to a bigger one at the end of the file.
+each run's compression gives one block of each chunk of the slab. A chunk's blocks go into
+its region of its shard file, one after another, in any order: a Blosc chunk is a header,
+a table of each block's offset, then the blocks, and Blosc finds each block by its offset,
+so blocks may lie anywhere after the header, with gaps between them.
+
+When regions are planned. Big slabs plan them once a quarter of their runs are compressed,
+sized for the blocks so far plus those still to come, at their mean size plus a margin:
+blocks then go to disk while later frames compress, and ``close()`` waits for less (a
+sixth of a zstd stream's time when written whole at the end). A quarter, not more: the
+blocks held until then are memory that must be faulted in anew each slab. Smaller slabs
+plan when they are whole (exact sizes), or at a flush. A chunk that outgrows its region
+moves to a bigger one at the end of the file.
+
+Versions. The header is written last, when the slab is whole; a ``flush()`` before that
+publishes a *version* of each chunk as it stands: its blocks so far, the block of the run
+being filled (its frames to come as fill value), and a fill-value block for the runs to
+come. A published version must never change (see :mod:`zarr_stream.storage`): a reader
+holding its index may read its bytes after the next version is out. So a region keeps a few
+*header slots* before its first block, and each version's header takes the next slot out
+from the blocks: the version spans from its header to the last byte written so far, and
+every byte in it stays as it is, since later blocks go after it and later headers before
+it. The provisional blocks a version wrote stay in the region as unused bytes. A chunk that
+runs out of slots moves to a new region with twice as many, copying only its real blocks.
+A chunk never flushed takes the first slot, next to its blocks.
 
 What a chunk leaves unused of its region is a gap in the shard, which the sharding format
 allows (the index says where each chunk starts and how long it is): with the margin below,
-a few percent of the shard. Writing needs a shard file that ``writes_in_place``; other
-stores get whole chunks (:class:`zarr_stream.engine._tiles.HeldBlocks`).
+a few percent of the shard, mostly holes on disk.
 """
 
 from __future__ import annotations
@@ -37,12 +46,23 @@ from zarr_stream.engine._layout import ChunkPlacement
 from zarr_stream.engine._stitch import Block, BlockCompressor
 from zarr_stream.storage import Buffer, ShardFile
 
-__all__ = ["MARGIN", "Blocks", "ChunkTiles", "SlabPlacer", "SlabRuns", "region_bytes", "run_blocks"]
+__all__ = [
+    "FIRST_SLOTS",
+    "MARGIN",
+    "Blocks",
+    "ChunkTiles",
+    "SlabPlacer",
+    "SlabRuns",
+    "region_bytes",
+    "run_blocks",
+]
 
 Blocks = list[Block]  # one run's block of each chunk (see _stitch), in a frame's tile order
 
 #: Room for a chunk's blocks still to come, over their mean size so far.
 MARGIN = 0.05
+#: Header slots of a region planned before its slab is whole: one flush's version and the last.
+FIRST_SLOTS = 2
 
 
 class ChunkTiles(NamedTuple):
@@ -54,7 +74,7 @@ class ChunkTiles(NamedTuple):
 
 
 def region_bytes(placed: int, blocks_to_come: int, mean_block: float) -> int:
-    """Room for a chunk that holds ``placed`` bytes (header included) and has blocks to come.
+    """Room for a chunk's blocks: ``placed`` bytes so far, and blocks to come of ``mean_block``.
 
     >>> region_bytes(1000, 10, 100.0)
     2050
@@ -73,15 +93,19 @@ class _Batch(NamedTuple):
 
 @dataclass(slots=True)
 class _Region:
-    """Where a chunk is being written: ``used`` bytes from ``start`` (header first) of ``capacity``."""
+    """Where a chunk is being written: header slots, then blocks from ``start``."""
 
     file: ShardFile
-    start: int
-    capacity: int
-    used: int
-    starts: np.ndarray  # each block's offset in the chunk; -1 until it is written
-    stored: bool = False  # some block is not all fill value: the chunk is stored
-    mean_block: float = 0.0  # of the blocks written so far
+    slots: int  # header slots just before ``start``
+    start: int  # where the blocks begin
+    capacity: int  # bytes for blocks from ``start``
+    starts: np.ndarray  # each real block's offset from ``start``; -1 until written
+    sizes: np.ndarray  # each real block's length
+    used: int = 0  # bytes written from ``start``: real blocks, and versions' provisional ones
+    versions: int = 0  # header slots taken
+    fill: int = -1  # offset from ``start`` of the fill-value block the versions share, once written
+    stored: bool = False  # some real block is not all fill value
+    mean_block: float = 0.0  # of the real blocks written so far
 
 
 class SlabRuns:
@@ -122,78 +146,69 @@ class SlabPlacer(SlabRuns):
         self,
         compressor: BlockCompressor,
         chunks: Sequence[ChunkTiles],
-        runs_per_slab: int,
+        plan_at: int,
         shard_file: Callable[[ChunkPlacement], ShardFile],
     ) -> None:
         super().__init__()
         self._compressor = compressor
         self._chunks = chunks
-        self._plan_at = max(1, runs_per_slab // 4)  # see the module docstring
+        self._plan_at = plan_at  # runs compressed before regions are planned (see the module docstring)
         self._shard_file = shard_file
         self._placed = 0  # runs whose blocks are written
         self._regions: list[_Region] | None = None
+        self._fill = compressor.block_data(None)
 
     def place(self, upto: int) -> None:
         """Write the blocks of the first ``upto`` runs once regions are planned; start syncing them."""
         if self._regions is None and upto < self._plan_at:
             return
-        self._place(upto)
-        assert self._regions is not None
-        for file in {id(r.file): r.file for r in self._regions}.values():
+        batches = self._take(upto)
+        regions = self._planned(batches, slots=FIRST_SLOTS)
+        for region, batch in zip(regions, batches, strict=True):
+            self._write(region, batch)
+        for file in {id(r.file): r.file for r in regions}.values():
             file.sync_soon()
 
-    def _place(self, upto: int) -> None:
-        if upto <= self._placed:
-            return
-        first, self._placed = self._placed, upto
-        runs = [self._take(r) for r in range(first, upto)]
-        batches = [self._batch(chunk, runs, first) for chunk in self._chunks]
-        if self._regions is None:
-            self._regions = self._plan(batches)
-        for region, batch in zip(self._regions, batches, strict=True):
-            self._write(region, batch)
+    def chunks(self) -> Iterator[tuple[ChunkPlacement, Placed]]:
+        """Every stored chunk of the whole slab, its last blocks and header written in place.
 
-    def chunks(self, partial: Blocks | None = None) -> Iterator[tuple[ChunkPlacement, Placed]]:
-        """Every stored chunk as it stands: ``partial`` is the blocks of the run being filled
-        (its frames to come as fill value), and runs not yet added are fill value.
-
-        Writes the headers, and the blocks not written yet, in place, then yields each chunk.
-        No data sync is started: the shard's own fsync, or the snapshot's, follows.
+        Chunk by chunk, so that the writer can publish a shard as soon as its chunks are
+        written. No data sync is started: the shard's own fsync follows.
         """
-        self._place(len(self._runs))
-        extra = None
-        if partial is not None:
-            extra = [self._batch(chunk, [partial], len(self._runs)) for chunk in self._chunks]
-            if self._regions is None:
-                self._regions = self._plan(extra)
-        if self._regions is None:  # no frame at all
-            return
-        zero = self._compressor.block_data(None)
-        for i, (chunk, region) in enumerate(zip(self._chunks, self._regions, strict=True)):
-            missing = np.flatnonzero(region.starts < 0)
-            tail = dict.fromkeys(missing.tolist(), zero)
-            stored = region.stored
-            if extra is not None:
-                tail.update(zip(extra[i].segments, extra[i].data, strict=True))
-                stored = stored or extra[i].stored
-            if not stored:
-                continue
-            sizes = [len(data) for data in tail.values()]
-            if region.used + sum(sizes) > region.capacity:
-                self._move(region, sum(sizes), len(missing), 0)
-            starts = region.starts.copy()  # blocks not written yet come after the rest: not kept
-            starts[missing] = region.used + np.cumsum([0, *sizes])[:-1]
-            total = region.used + sum(sizes)
-            if tail:
-                region.file.write_at(region.start + region.used, list(tail.values()))
-            region.file.write_at(region.start, [self._compressor.header(starts, total)])
-            yield chunk.placement, Placed(region.start, total)
+        return self._versions(None)
 
-    def _take(self, run: int) -> Blocks:
-        parts = self._runs[run]
-        assert parts is not None
-        self._runs[run] = None  # written once taken: its blocks are freed with the batch
-        return run_blocks(parts)
+    def flush_versions(self, partial: Blocks | None) -> Iterator[tuple[ChunkPlacement, Placed]]:
+        """A version of every stored chunk as it stands, for a flush (see the module docstring).
+
+        ``partial`` is the blocks of the run being filled, its frames to come as fill value;
+        runs not added yet are fill value. The slab goes on filling afterwards.
+        """
+        return self._versions([] if partial is None else partial)
+
+    def _versions(self, partial: Blocks | None) -> Iterator[tuple[ChunkPlacement, Placed]]:
+        """Write what is not written yet, chunk by chunk, and a version of each stored chunk."""
+        flush = partial is not None
+        batches = self._take(len(self._runs))
+        extra = (
+            [self._batch(chunk, [partial], len(self._runs)) for chunk in self._chunks] if partial else None
+        )
+        regions = self._planned(batches, extra, slots=FIRST_SLOTS if flush else 1)
+        for i, (chunk, region) in enumerate(zip(self._chunks, regions, strict=True)):
+            self._write(region, batches[i])
+            provisional = extra[i] if extra is not None else None
+            if region.stored or (provisional is not None and provisional.stored):
+                yield chunk.placement, self._version(region, provisional)
+
+    def _take(self, upto: int) -> list[_Batch]:
+        """Each chunk's blocks of the runs not written yet, before ``upto``."""
+        first, self._placed = self._placed, max(self._placed, upto)
+        runs = []
+        for run in range(first, upto):
+            parts = self._runs[run]
+            assert parts is not None
+            self._runs[run] = None  # written once taken: its blocks are freed with the batch
+            runs.append(run_blocks(parts))
+        return [self._batch(chunk, runs, first) for chunk in self._chunks]
 
     def _batch(self, chunk: ChunkTiles, runs: list[Blocks], first: int) -> _Batch:
         """The chunk's blocks among ``runs`` (runs ``first`` on), in block order."""
@@ -203,44 +218,116 @@ class SlabPlacer(SlabRuns):
         data = [self._compressor.block_data(block) for block in blocks]
         return _Batch(segments, data, sum(len(d) for d in data), any(b is not None for b in blocks))
 
-    def _plan(self, batches: list[_Batch]) -> list[_Region]:
+    def _planned(
+        self, batches: list[_Batch], extra: list[_Batch] | None = None, slots: int = 1
+    ) -> list[_Region]:
+        """The regions, planned now from these first blocks (and a version's) if they are not yet."""
+        if self._regions is None:
+            versions: list[_Batch | None] = list(extra) if extra is not None else [None] * len(batches)
+            self._regions = self._plan(batches, versions, slots)
+        return self._regions
+
+    def _plan(self, batches: list[_Batch], extra: list[_Batch | None], slots: int) -> list[_Region]:
         """A region at the end of its shard file for each chunk, from its first blocks."""
-        sizes = [batch.nbytes for batch in batches]
-        counts = [len(batch.segments) for batch in batches]
+        sizes = [b.nbytes + (e.nbytes if e else 0) for b, e in zip(batches, extra, strict=True)]
+        counts = [
+            len(b.segments) + (len(e.segments) if e else 0) for b, e in zip(batches, extra, strict=True)
+        ]
         overall = sum(sizes) / max(1, sum(counts))  # for chunks with no block yet
         regions = []
-        for chunk, size, count in zip(self._chunks, sizes, counts, strict=True):
+        for chunk, batch, version, size, count in zip(
+            self._chunks, batches, extra, sizes, counts, strict=True
+        ):
             blocks = len(chunk.segment_runs)
-            header = self._compressor.header_bytes(blocks)
             mean = size / count if count else overall
-            capacity = region_bytes(header + size, blocks - count, mean)
+            room = region_bytes(batch.nbytes, blocks - len(batch.segments), mean)
+            if version is not None:  # a flush's version: its provisional blocks, and the fill block
+                room += version.nbytes + len(self._fill)
             file = self._shard_file(chunk.placement)
-            starts = np.full(blocks, -1, np.int64)
-            regions.append(_Region(file, file.reserve(capacity), capacity, header, starts, mean_block=mean))
+            header = self._compressor.header_bytes(blocks)
+            start = file.reserve(slots * header + room) + slots * header
+            empty = np.full(blocks, -1, np.int64)
+            regions.append(
+                _Region(file, slots, start, room, empty, np.zeros(blocks, np.int64), mean_block=mean)
+            )
         return regions
 
     def _write(self, region: _Region, batch: _Batch) -> None:
+        """Write a chunk's real blocks after what its region holds."""
         if not batch.segments:
             return
         if region.used + batch.nbytes > region.capacity:
+            real = int((region.starts >= 0).sum())
+            body = int(region.sizes[region.starts >= 0].sum())
+            region.mean_block = max(region.mean_block, (body + batch.nbytes) / (real + len(batch.segments)))
             to_come = int((region.starts < 0).sum()) - len(batch.segments)
-            self._move(region, batch.nbytes, len(batch.segments), to_come)
+            self._move(region, region.slots, batch.nbytes, to_come)
         offset = region.used
         for segment, block in zip(batch.segments, batch.data, strict=True):
             region.starts[segment] = offset
+            region.sizes[segment] = len(block)
             offset += len(block)
         region.file.write_at(region.start + region.used, batch.data)
         region.used = offset
         region.stored = region.stored or batch.stored
+        placed = int((region.starts >= 0).sum())
+        region.mean_block = float(region.sizes[region.starts >= 0].sum()) / placed
 
-    def _move(self, region: _Region, incoming: int, incoming_blocks: int, to_come: int) -> None:
-        """Move a chunk that outgrew its region to a new one at the end of its file."""
+    def _version(self, region: _Region, provisional: _Batch | None) -> Placed:
+        """Write a header for the chunk as it stands into the region's next slot; where it lies.
+
+        Blocks not written yet get the block of ``provisional`` (the run being filled), or
+        the fill block. Both are written after everything in the region, and stay there.
+        """
+        extra = provisional.nbytes if provisional is not None else 0
+        taken = set(provisional.segments) if provisional is not None else set()
+        missing = [s for s in np.flatnonzero(region.starts < 0).tolist() if s not in taken]
+        fill = len(self._fill) if missing and region.fill < 0 else 0
+        if region.versions == region.slots or region.used + extra + fill > region.capacity:
+            # room for as many more versions as the new region has slots: flushes come again
+            slots = 2 * region.slots if region.versions == region.slots else region.slots
+            self._move(region, slots, slots * extra, int((region.starts < 0).sum()))
+            fill = len(self._fill) if missing else 0
+        starts = region.starts.copy()  # where the real blocks are (a move changed that)
+        parts: list[Buffer] = []
+        offset = region.used
+        if provisional is not None:
+            for segment, block in zip(provisional.segments, provisional.data, strict=True):
+                starts[segment] = offset
+                offset += len(block)
+            parts += provisional.data
+        if fill:
+            region.fill = offset
+            offset += fill
+            parts.append(self._fill)
+        starts[missing] = region.fill
+        if parts:
+            region.file.write_at(region.start + region.used, parts)
+        region.used = offset
+        region.versions += 1
+        lead = region.versions * self._compressor.header_bytes(len(starts))  # header to first block
+        region.file.write_at(
+            region.start - lead, [self._compressor.header(starts + lead, lead + region.used)]
+        )
+        return Placed(region.start - lead, lead + region.used)
+
+    def _move(self, region: _Region, slots: int, room: int, to_come: int) -> None:
+        """Move a chunk to a new region at the end of its file, with ``slots`` header slots.
+
+        The new region holds its real blocks (only those are copied: what versions wrote
+        stays behind, for them), ``room`` more bytes, ``to_come`` blocks of the mean size
+        with the margin, and a fill block.
+        """
+        real = np.flatnonzero(region.starts >= 0)
+        body = int(region.sizes[real].sum())
+        capacity = region_bytes(body + room, max(0, to_come), region.mean_block) + len(self._fill)
         header = self._compressor.header_bytes(len(region.starts))
-        placed = int((region.starts >= 0).sum()) + incoming_blocks
-        body = region.used - header
-        region.mean_block = max(region.mean_block, (body + incoming) / max(1, placed))
-        capacity = region_bytes(region.used + incoming, to_come, region.mean_block)
-        start = region.file.reserve(capacity)
-        if body:
-            region.file.write_at(start + header, [region.file.read_at(region.start + header, body)])
-        region.start, region.capacity = start, capacity
+        start = region.file.reserve(slots * header + capacity) + slots * header
+        if len(real):
+            old = memoryview(region.file.read_at(region.start, region.used))
+            region.file.write_at(
+                start, [old[region.starts[s] : region.starts[s] + region.sizes[s]] for s in real.tolist()]
+            )
+            region.starts[real] = np.concatenate(([0], np.cumsum(region.sizes[real])[:-1]))
+        region.slots, region.start, region.capacity, region.used = slots, start, capacity, body
+        region.versions, region.fill = 0, -1

@@ -6,14 +6,13 @@ holds a run of consecutive frames: one frame, or as many as make a Blosc block o
 run are contiguous. Once the run is in, the encoder threads compress the buffer, every
 chunk's tiles of it one Blosc block (see :mod:`zarr_stream.engine._stitch`), a few chunks per
 Blosc call, and the last call gives the buffer back. A slab is then only the compressed
-blocks of its runs. On a local disk they are written into their chunks' regions of the
-shard files as they come (:mod:`zarr_stream.engine._regions`); elsewhere they are kept until
-the slab's last run is in, then each chunk is stitched from its blocks, in order, with no
-copy of the compressed bytes (:class:`HeldBlocks`). A flush compresses the run being
-filled as it stands, its frames to come as fill value.
+blocks of its runs, which go into their chunks' regions of the shard files
+(:mod:`zarr_stream.engine._regions`): as they come, for big slabs on a local disk, or once
+the slab is whole. A flush compresses the run being filled as it stands, its frames to come
+as fill value, and publishes a version of each chunk.
 
 Memory is a few run buffers plus, per slab in flight, its compressed bytes not yet
-written: a quarter of a slab's at most when written in place.
+written: a quarter of a slab's at most when written as they come.
 ``append`` blocks while every run buffer is in use (encoders behind) or
 ``slabs_in_flight`` full slabs wait for the writer (disk behind).
 """
@@ -24,21 +23,21 @@ import functools
 import math
 import queue
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from concurrent.futures import Executor, Future
-from typing import NamedTuple, Protocol
+from typing import NamedTuple
 
 import numpy as np
 
 from zarr_stream.engine._buffer import BufferPool, FrameScatter, take
-from zarr_stream.engine._encode import EncodedChunk, EncodedSlab
+from zarr_stream.engine._encode import EncodedSlab
 from zarr_stream.engine._layout import ChunkPlacement, Layout
-from zarr_stream.engine._regions import Blocks, ChunkTiles, SlabPlacer, SlabRuns, run_blocks
+from zarr_stream.engine._regions import Blocks, ChunkTiles, SlabPlacer
 from zarr_stream.engine._stitch import BlockCompressor
 from zarr_stream.settings import Compression
 from zarr_stream.storage import ShardFile
 
-__all__ = ["HeldBlocks", "InPlace", "TileEncoding", "frames_per_block", "run_buffers", "tile_bytes"]
+__all__ = ["InPlace", "TileEncoding", "frames_per_block", "run_buffers", "tile_bytes"]
 
 
 def tile_bytes(layout: Layout, dtype: np.dtype) -> int:
@@ -79,49 +78,11 @@ def run_buffers(threads: int, per_run: int) -> int:
 
 
 class InPlace(NamedTuple):
-    """What writing chunks in place needs from the array's writer."""
+    """What writing chunks into their shard files needs from the array's writer."""
 
     shard_file: Callable[[int, ChunkPlacement], ShardFile]  # a slab's chunk's shard file
     run: Callable[[Callable[[], None]], None]  # run a task on the writer thread, in order
-
-
-class SlabBlocks(Protocol):
-    """One slab's runs of frames, compressed: :class:`HeldBlocks` or a :class:`SlabPlacer`."""
-
-    @property
-    def runs(self) -> int: ...
-
-    def add(self, parts: Sequence[Future[Blocks]]) -> None: ...
-
-    def place(self, upto: int) -> None: ...
-
-    def chunks(self, partial: Blocks | None = None) -> Iterator[EncodedChunk]: ...
-
-    def release(self) -> None: ...
-
-
-class HeldBlocks(SlabRuns):
-    """One slab's compressed blocks, kept until its chunks are stitched whole."""
-
-    def __init__(self, compressor: BlockCompressor, chunks: Sequence[ChunkTiles]) -> None:
-        super().__init__()
-        self._compressor = compressor
-        self._chunks = chunks
-
-    def place(self, upto: int) -> None:
-        """Nothing is written before the slab is whole."""
-
-    def chunks(self, partial: Blocks | None = None) -> Iterator[EncodedChunk]:
-        """Every stored chunk, stitched: ``partial`` is the run being filled, later runs fill value."""
-        blocks = [run_blocks(parts) for parts in self._runs if parts is not None]
-        if partial is not None:
-            blocks.append(partial)
-        filled = len(blocks)
-        for chunk in self._chunks:
-            tiles = [blocks[r][chunk.tile] if 0 <= r < filled else None for r in chunk.segment_runs]
-            parts = self._compressor.assemble(tiles)
-            if parts is not None:
-                yield chunk.placement, parts
+    early: bool  # write a slab's blocks as its frames come (big slabs on disk), or once it is whole
 
 
 class TileEncoding:
@@ -135,8 +96,8 @@ class TileEncoding:
         pool: Executor,
         slabs_in_flight: int,
         runs_in_flight: int,
-        per_run: int = 1,
-        in_place: InPlace | None = None,
+        per_run: int,
+        in_place: InPlace,
     ) -> None:
         self._layout = layout
         self._pool = pool
@@ -156,7 +117,7 @@ class TileEncoding:
         self._free_slabs: queue.SimpleQueue[int] = queue.SimpleQueue()
         for slot in range(slabs_in_flight + 1):  # the filling slab, then those waiting to be written
             self._free_slabs.put(slot)
-        self._slab: SlabBlocks | None = None
+        self._slab: SlabPlacer | None = None
         self._slot: int | None = None
         self._index = 0
         self.frames = 0
@@ -197,7 +158,7 @@ class TileEncoding:
                 on_full(self._encoded(slab, self._slot))
                 self._slab, self._slot = None, None
                 self._index += 1
-            elif self._in_place is not None and slab.runs % self._batch == 0:
+            elif self._in_place.early and slab.runs % self._batch == 0:
                 self._in_place.run(functools.partial(slab.place, slab.runs))
 
     def partial(self) -> EncodedSlab | None:
@@ -209,19 +170,18 @@ class TileEncoding:
             # the frames to come as fill value, for now: they overwrite it as they come
             self._scatter.copy(self._frames_of_run(self._run_frames, self._per_run - self._run_frames), None)
             partial = self._compressor.compress(self._run.reshape(-1, self._block_size))
-        return EncodedSlab(self._index, self._slab.chunks(partial), lambda: None)
+        return EncodedSlab(self._index, self._slab.flush_versions(partial), lambda: None)
 
     def _frames_of_run(self, first: int, count: int) -> np.ndarray:
         """The run buffer's view of ``count`` of its frames from ``first``, as the scatter fills it."""
         assert self._run is not None
         return self._run[(*self._whole_grid, slice(first, first + count))]
 
-    def _new_slab(self) -> SlabBlocks:
+    def _new_slab(self) -> SlabPlacer:
         chunks = self._chunks[self._index % self._layout.shard_counts[0]]
-        if self._in_place is None:
-            return HeldBlocks(self._compressor, chunks)
         shard_file = functools.partial(self._in_place.shard_file, self._index)
-        return SlabPlacer(self._compressor, chunks, self._runs_per_slab, shard_file)
+        plan_at = max(1, self._runs_per_slab // 4) if self._in_place.early else self._runs_per_slab
+        return SlabPlacer(self._compressor, chunks, plan_at, shard_file)
 
     def _compress(self, buffer: np.ndarray) -> list[Future[Blocks]]:
         """Compress a full run buffer in parts, on every encoder; the last part gives it back."""
@@ -243,7 +203,7 @@ class TileEncoding:
 
         return [self._pool.submit(part, start) for start in starts]
 
-    def _encoded(self, slab: SlabBlocks, slot: int | None) -> EncodedSlab:
+    def _encoded(self, slab: SlabPlacer, slot: int | None) -> EncodedSlab:
         def release() -> None:
             slab.release()
             if slot is not None:

@@ -1,5 +1,6 @@
 """zarr.json documents, built by zarr-python's own metadata classes."""
 
+from zarr_stream.metadata._array_document import ArrayDocument
 from zarr_stream.metadata._zarr import (
     array_document,
     array_metadata,
@@ -8,4 +9,11 @@ from zarr_stream.metadata._zarr import (
     group_keys,
 )
 
-__all__ = ["array_document", "array_metadata", "document_key", "group_document", "group_keys"]
+__all__ = [
+    "ArrayDocument",
+    "array_document",
+    "array_metadata",
+    "document_key",
+    "group_document",
+    "group_keys",
+]

@@ -34,7 +34,7 @@ def array_metadata(settings: ArraySettings) -> ArrayV3Metadata:
         MemoryStore(),
         shape=(0, *(d.size for d in dims[1:])),
         dtype=settings.dtype,
-        chunks=tuple(d.chunk for d in dims),
+        chunks=settings.chunk_shape,
         shards=tuple(d.shard_shape for d in dims),
         compressors=compressors,
         fill_value=0,

@@ -8,6 +8,7 @@ from zarr_stream.storage._local import (
     fsync_and_drop,
     fsync_path,
 )
+from zarr_stream.storage._local_root import is_zarr_hierarchy, leftovers
 from zarr_stream.storage._resolve import open_backend
 from zarr_stream.storage._zarr_store import StoreBackend
 
@@ -21,6 +22,8 @@ __all__ = [
     "StoreBackend",
     "fsync_and_drop",
     "fsync_path",
+    "is_zarr_hierarchy",
+    "leftovers",
     "nbytes",
     "open_backend",
 ]

@@ -2,12 +2,20 @@
 
 A backend writes two kinds of objects under one store root:
 
-* **shards**, assembled by appending encoded chunks to a :class:`ShardFile`,
-  then published once (write-once: publishing over an object the stream did not
-  write raises :class:`~zarr_stream.errors.ObjectExistsError`). The one exception
-  is the stream's own partial shard: ``flush()`` publishes a shard that is not yet
-  complete and the same stream later replaces it, and only it.
+* **shards**, assembled in a :class:`ShardFile` and published at their key: by ``flush()``
+  while the shard is still partial, as often as the stream flushes, and once more when it is
+  complete. Data objects are written once: the first publish creates the key and fails with
+  :class:`~zarr_stream.errors.ObjectExistsError` if it exists; later publishes replace only
+  what this shard file itself published.
 * **documents** (``zarr.json``), always replaced whole and atomically.
+
+How a partial shard is replaced without a reader ever mixing two versions of it: a reader
+reads a shard's index, then the chunks it points to, in separate reads (zarr-python does),
+and the shard may be replaced in between. So a shard file only ever grows: every publish
+puts all of its bytes so far, index last, and no byte that a published index points to is
+ever written again. A reader holding an older index reads, from the newer object, exactly
+the bytes it would have read from the older one. Chunk versions a flush published, and the
+indexes, stay in the shard as unreferenced bytes (the sharding format allows them).
 """
 
 from __future__ import annotations
@@ -21,66 +29,83 @@ __all__ = ["Backend", "Buffer", "ShardFile", "nbytes"]
 Buffer = bytes | bytearray | memoryview
 
 
-class ShardFile(ABC):
-    """A shard being assembled: encoded chunks appended in order, then published.
+def nbytes(parts: Sequence[Buffer]) -> int:
+    """Total bytes of ``parts``."""
+    return sum(memoryview(part).nbytes for part in parts)
 
-    A shard file that ``writes_in_place`` also lets a chunk be written piece by piece into
-    a region reserved for it (see :mod:`zarr_stream.engine._regions`).
+
+class ShardFile(ABC):
+    """A shard being assembled: bytes reserved at its end and written there, then published.
+
+    The engine keeps the rule of the module docstring: it writes only into space it
+    reserved and no published index points to. Chunks are appended whole, or written in
+    place, piece by piece, into a region reserved for them (see ``engine._regions``).
     """
 
-    writes_in_place = False
-
     def __init__(self) -> None:
-        self.size = 0  # bytes appended or reserved so far: the offset of the next chunk
+        self.size = 0  # bytes reserved so far: where the next reservation starts
+        self.published = False  # some version is at the shard key: later ones replace it
 
     def reserve(self, nbytes: int) -> int:
-        """Set ``nbytes`` aside at the end for a chunk written in place; return their offset."""
+        """Set ``nbytes`` aside at the end; return their offset."""
         offset = self.size
         self.size += nbytes
         return offset
 
-    def write_at(self, offset: int, parts: Sequence[Buffer]) -> None:
-        """Write ``parts`` one after the other from ``offset``, inside what was reserved."""
-        raise NotImplementedError(f"{type(self).__name__} does not write in place")
-
-    def read_at(self, offset: int, nbytes: int) -> bytes:
-        """The ``nbytes`` written from ``offset``."""
-        raise NotImplementedError(f"{type(self).__name__} does not write in place")
-
-    def sync_soon(self) -> None:  # noqa: B027 - only files on a disk have anything to start
-        """Start getting what was written so far to disk, without waiting for it."""
+    def append(self, parts: Sequence[Buffer]) -> int:
+        """Write ``parts`` one after the other at the end; return their offset."""
+        offset = self.reserve(nbytes(parts))
+        self.write_at(offset, parts)
+        return offset
 
     @abstractmethod
-    def append(self, parts: Sequence[Buffer]) -> None:
-        """Append one encoded chunk, given as parts in order.
+    def write_at(self, offset: int, parts: Sequence[Buffer]) -> None:
+        """Write ``parts`` one after the other from ``offset``, inside reserved space.
 
         Parts may be views of memory that is reused once this returns: copy what is kept.
         """
 
     @abstractmethod
-    def publish_snapshot(self, tail: Sequence[Buffer], replace: bool) -> None:
-        """Durably write what was appended plus ``tail`` (ending with the index) to the shard key.
+    def read_at(self, offset: int, nbytes: int) -> bytes:
+        """The ``nbytes`` written from ``offset``."""
 
-        The shard keeps accepting appends afterwards.
+    def sync_soon(self) -> None:  # noqa: B027 - only files on a disk have anything to start
+        """Start getting what was written so far to disk, without waiting for it."""
+
+    def publish(self, index: bytes, final: bool) -> None:
+        """Append ``index`` and put every byte so far at the shard key.
+
+        ``final``: the shard is complete (or the stream ends) and the file is done;
+        otherwise it goes on taking bytes, and a later publish replaces this one.
         """
+        self.append([index])
+        self._publish(final)
+        self.published = True
 
     @abstractmethod
-    def publish_final(self, index: bytes, replace: bool) -> None:
-        """Write what was appended plus ``index`` to the shard key; the shard is done."""
+    def _publish(self, final: bool) -> None:
+        """Put bytes ``[0, size)`` at the shard key: create it, or replace what ``published``."""
 
     @abstractmethod
     def discard(self) -> None:
-        """Drop whatever is staged; nothing is published."""
+        """Drop whatever is staged; nothing more is published."""
 
 
 class Backend(ABC):
     """Writes shards and documents under one store root."""
 
-    writes_in_place = False  # its shard files write chunks in place (ShardFile.writes_in_place)
+    #: Whether writing a slab's blocks into its shard files as its frames come pays off (files
+    #: on disk); otherwise they are written once the slab is whole.
+    writes_in_place = False
 
     @abstractmethod
     def prepare(self, overwrite: bool) -> None:
-        """Raise StoreExistsError if the root holds anything, unless ``overwrite`` removes it."""
+        """Make the root ready to write, or raise.
+
+        It raises :class:`~zarr_stream.errors.StoreExistsError` if the root holds anything,
+        unless ``overwrite`` and the root holds a Zarr hierarchy, which is then removed, and
+        :class:`~zarr_stream.errors.StoreAccessError` if it cannot be reached or written.
+        """
 
     @abstractmethod
     def open_shard(self, key: str) -> ShardFile:
@@ -92,12 +117,7 @@ class Backend(ABC):
 
     @abstractmethod
     def sync(self) -> None:
-        """Make every shard published so far durable."""
+        """Make every shard and document published so far durable."""
 
     def close(self) -> None:  # noqa: B027 - most backends hold nothing to release
-        """Release background resources; the backend is not used afterwards."""
-
-
-def nbytes(parts: Sequence[Buffer]) -> int:
-    """Total bytes of ``parts``."""
-    return sum(memoryview(part).nbytes for part in parts)
+        """Release background resources and staged data; the backend is not used afterwards."""

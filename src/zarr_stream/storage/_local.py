@@ -1,21 +1,30 @@
 """Local disk: shards and documents as files under a directory.
 
-Staged files are written beside their target (same filesystem), then moved there:
-``os.link`` for no-clobber creation, ``os.replace`` for replacement; fsync on flush.
+Every file is written in the stream's staging folder first, then moved to its key:
+``os.link`` for a no-clobber create, ``os.replace`` to replace; fsync on flush. The staging
+folder (``.zarr-stream`` in the first array's folder, where no Zarr reader lists) holds
+nothing but the stream's own staged files, and the stream removes it when it closes; a
+process killed mid-stream leaves it behind, harmless, and the next ``overwrite`` of the
+store removes it (see :func:`zarr_stream.storage.leftovers`).
+
+All paths are relative to the store root's descriptor (:mod:`._directory`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-import shutil
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 
-from zarr_stream.errors import ObjectExistsError, StoreExistsError
+from zarr_stream._threads import DaemonPool
+from zarr_stream.errors import ObjectExistsError, StoreAccessError
 from zarr_stream.storage._backend import Backend, Buffer, ShardFile, nbytes
+from zarr_stream.storage._directory import PinnedDirectory
+from zarr_stream.storage._local_root import open_root
 
 __all__ = ["DATA_SYNC_BYTES", "FSYNC_THREADS", "LocalBackend", "fsync_and_drop", "fsync_path"]
 
@@ -42,15 +51,17 @@ def _write_parts(fd: int, parts: Sequence[Buffer], offset: int) -> None:
 
 
 def _copy_range(src: int, dst: int, count: int) -> None:
+    """Copy bytes ``[0, count)`` of ``src`` to the start of ``dst``, in the kernel."""
     offset = 0
     while offset < count:
-        copied = os.copy_file_range(src, dst, count - offset, offset)
+        copied = os.copy_file_range(src, dst, count - offset, offset, offset)
         if copied == 0:
             raise OSError(f"short copy of a staged shard: {offset} of {count} bytes")
         offset += copied
 
 
 def fsync_path(path: Path, sync: Callable[[int], None] = os.fsync) -> None:
+    """fsync the file or directory at ``path`` (with ``sync``)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         sync(fd)
@@ -78,33 +89,22 @@ def fsync_and_drop(fd: int) -> None:
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
 
 
-def _commit(staged: Path, target: Path, replace: bool) -> None:
-    """Move a staged file to ``target``: replace it, or create it only if absent."""
-    if replace:
-        os.replace(staged, target)
-        return
+def _fsync_drop_and_close(fd: int) -> None:
     try:
-        os.link(staged, target)  # atomic, and fails if target exists
-    except FileExistsError:
-        os.unlink(staged)
-        raise ObjectExistsError(f"data objects are written once: {str(target)!r} already exists.") from None
-    os.unlink(staged)
+        fsync_and_drop(fd)
+    finally:
+        os.close(fd)
 
 
 class _LocalShardFile(ShardFile):
-    def __init__(self, backend: LocalBackend, path: Path) -> None:
+    def __init__(self, backend: LocalBackend, key: str) -> None:
         super().__init__()
         self._backend = backend
-        self._path = path
-        self._staged = backend.staging_path(path)
+        self._key = key
         # read-write: a chunk that outgrows its region is read back to move it
-        self._fd: int | None = os.open(self._staged, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        self._staged, fd = backend.staged_file()
+        self._fd: int | None = fd
         self._unsynced = 0  # bytes written since the last background data sync
-
-    writes_in_place = True
-
-    def append(self, parts: Sequence[Buffer]) -> None:
-        self.write_at(self.reserve(nbytes(parts)), parts)
 
     def write_at(self, offset: int, parts: Sequence[Buffer]) -> None:
         assert self._fd is not None
@@ -123,77 +123,95 @@ class _LocalShardFile(ShardFile):
         if self._unsynced >= DATA_SYNC_BYTES and self._backend.start_data_sync(self._fd):
             self._unsynced = 0
 
-    def publish_snapshot(self, tail: Sequence[Buffer], replace: bool) -> None:
+    def _publish(self, final: bool) -> None:
         assert self._fd is not None
-        snapshot = self._backend.staging_path(self._path)
-        fd = os.open(snapshot, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        if final:  # the staged file itself becomes the shard
+            fd, self._fd = self._fd, None
+            self._backend.commit(self._staged, self._key, self.published, fd)
+            return
+        snapshot, fd = self._backend.staged_file()  # a copy: the staged file goes on growing
         try:
-            if self.size:
-                src = os.open(self._staged, os.O_RDONLY)
-                try:  # regions reserved at the end may not be written yet: no bytes to copy there
-                    _copy_range(src, fd, min(self.size, os.fstat(src).st_size))
-                finally:
-                    os.close(src)
-            _write_parts(fd, tail, self.size)
-            if self._backend.fsync:
-                os.fsync(fd)
-        finally:
+            _copy_range(self._fd, fd, self.size)
+        except BaseException:
             os.close(fd)
-        _commit(snapshot, self._path, replace)
-        self._backend.mark_unsynced(self._path)
-
-    def publish_final(self, index: bytes, replace: bool) -> None:
-        self.append([index])
-        assert self._fd is not None
-        os.close(self._fd)
-        self._fd = None
-        _commit(self._staged, self._path, replace)
-        self._backend.mark_unsynced(self._path)
+            self._backend.root.unlink(snapshot)
+            raise
+        self._backend.commit(snapshot, self._key, self.published, fd)
 
     def discard(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
-            self._staged.unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):  # gone with its store: nothing to drop
+                self._backend.root.unlink(self._staged)
 
 
 class LocalBackend(Backend):
-    """Files under a local directory; staged files sit beside their target (same filesystem)."""
+    """Files under a local directory, staged in the stream's own staging folder."""
 
     writes_in_place = True
 
-    def __init__(self, root: Path, fsync: bool = True) -> None:
-        self.root = root
+    def __init__(self, path: Path, fsync: bool = True, staging: str = ".zarr-stream") -> None:
+        self.path = path
         self.fsync = fsync
+        self._staging = staging  # the staging folder, relative to the root
+        self._root: PinnedDirectory | None = None
         # Published shards are fsynced in the background as they land, so the disk absorbs them
         # while encoding goes on and flush()/close() only wait for the last few.
-        self._syncer = ThreadPoolExecutor(FSYNC_THREADS, thread_name_prefix="zarr-stream-fsync")
+        self._syncer = DaemonPool(FSYNC_THREADS, "zarr-stream-fsync")
         self._syncing: list[Future[None]] = []
         self._data_syncs: dict[int, Future[None]] = {}  # the last data sync of each staged fd
-        self._unsynced_dirs: set[Path] = set()
+        self._unsynced_dirs: set[str] = set()
+
+    @property
+    def root(self) -> PinnedDirectory:
+        assert self._root is not None, "prepare() first"
+        return self._root
 
     def prepare(self, overwrite: bool) -> None:
+        self._root = open_root(self.path, overwrite)
+        try:
+            self._root.makedirs(self._staging)
+        except OSError as error:
+            raise StoreAccessError(
+                f"the store must be writable. Got {str(self.path)!r}, where creating "
+                f"{self._staging!r} failed: {error}"
+            ) from error
+
+    def staged_file(self) -> tuple[str, int]:
+        """A new file in the staging folder: its path relative to the root, and a read-write descriptor."""
+        name = f"{self._staging}/{uuid.uuid4().hex}"
+        return name, self.root.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL)
+
+    def commit(self, staged: str, key: str, replace: bool, fd: int) -> None:
+        """Move a staged file to ``key`` (replace it, or create it only if absent); fsync and close ``fd``.
+
+        Nothing is moved into a store whose root is no longer where the stream opened it.
+        """
         root = self.root
-        if (root.is_dir() and any(root.iterdir())) or (root.exists() and not root.is_dir()):
-            if not overwrite:
-                raise StoreExistsError(
-                    f"the store path must be empty unless overwrite=True. Got {str(root)!r}, which is not."
-                )
-            if root.is_dir() and not root.is_symlink():
-                shutil.rmtree(root)
+        try:
+            root.check()
+            directory = key.rpartition("/")[0]
+            root.makedirs(directory)
+            if replace:
+                root.replace(staged, key)
             else:
-                root.unlink()
-        root.mkdir(parents=True, exist_ok=True)
-
-    def staging_path(self, path: Path) -> Path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.partial")
-
-    def mark_unsynced(self, path: Path) -> None:
+                try:
+                    root.link(staged, key)  # atomic, and fails if the key exists
+                except FileExistsError:
+                    root.unlink(staged)
+                    raise ObjectExistsError(
+                        f"data objects are written once: {key!r} already exists in {str(self.path)!r}."
+                    ) from None
+                root.unlink(staged)
+        except BaseException:
+            os.close(fd)
+            raise
         if not self.fsync:
+            os.close(fd)
             return
-        self._track(self._syncer.submit(fsync_path, path, fsync_and_drop))
-        self._unsynced_dirs.add(path.parent)
+        self._unsynced_dirs.add(directory)
+        self._track(self._syncer.submit(_fsync_drop_and_close, fd))
 
     def start_data_sync(self, fd: int) -> bool:
         """fdatasync a staged file in the background, unless its last one is still going.
@@ -217,12 +235,12 @@ class LocalBackend(Backend):
         return future
 
     def open_shard(self, key: str) -> ShardFile:
-        return _LocalShardFile(self, self.root / key)
+        return _LocalShardFile(self, key)
 
     def write_document(self, key: str, data: bytes, durable: bool) -> None:
-        path = self.root / key
-        staged = self.staging_path(path)
-        fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        root = self.root
+        root.check()
+        staged, fd = self.staged_file()
         durable = durable and self.fsync
         try:
             _write_parts(fd, [data], 0)
@@ -230,17 +248,26 @@ class LocalBackend(Backend):
                 os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(staged, path)
+        directory = key.rpartition("/")[0]
+        root.makedirs(directory)
+        root.replace(staged, key)
         if durable:
-            fsync_path(path.parent)
+            root.fsync(directory)
 
     def sync(self) -> None:
         syncing, self._syncing = self._syncing, []
         directories, self._unsynced_dirs = self._unsynced_dirs, set()
         for future in syncing:
             future.result()
-        for directory in directories:
-            fsync_path(directory)
+        for directory in sorted(directories):
+            self.root.fsync(directory)
 
     def close(self) -> None:
+        """Wait for the background syncs, then remove the staging folder (the stream's own)."""
         self._syncer.shutdown(wait=True)
+        if self._root is not None:
+            try:
+                self._root.remove_tree(self._staging)
+            finally:
+                self._root.close()
+                self._root = None

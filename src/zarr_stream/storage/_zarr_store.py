@@ -1,4 +1,4 @@
-"""Any zarr-python ``Store``: each shard is assembled in memory and put whole."""
+"""Any zarr-python ``Store``: each shard is assembled in memory and put whole at every publish."""
 
 from __future__ import annotations
 
@@ -9,39 +9,49 @@ from zarr.abc.store import Store
 from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
 
-from zarr_stream.errors import ObjectExistsError, SettingsError, StoreExistsError
+from zarr_stream.errors import ObjectExistsError, SettingsError, StoreAccessError, StoreExistsError
 from zarr_stream.storage._backend import Backend, Buffer, ShardFile
 
 __all__ = ["StoreBackend"]
 
 T = TypeVar("T")
+_ZARR_DOCUMENTS = ("zarr.json", ".zgroup", ".zarray")
 
 
 class _StoreShardFile(ShardFile):
+    """A shard's bytes in memory, as they will be put."""
+
     def __init__(self, backend: StoreBackend, key: str) -> None:
         super().__init__()
         self._backend = backend
         self._key = key
-        self._parts: list[Buffer] = []
+        self._data = bytearray()
 
-    def append(self, parts: Sequence[Buffer]) -> None:
-        chunk = b"".join(parts)  # a copy: raw chunks are views of a slab that is recycled
-        self._parts.append(chunk)
-        self.size += len(chunk)
+    def write_at(self, offset: int, parts: Sequence[Buffer]) -> None:
+        for part in parts:
+            view = memoryview(part).cast("B")
+            end = offset + view.nbytes
+            if len(self._data) < end:
+                self._data += bytes(end - len(self._data))
+            self._data[offset:end] = view
+            offset = end
 
-    def publish_snapshot(self, tail: Sequence[Buffer], replace: bool) -> None:
-        self._backend.put(self._key, [*self._parts, *tail], replace)
+    def read_at(self, offset: int, nbytes: int) -> bytes:
+        return bytes(self._data[offset : offset + nbytes])
 
-    def publish_final(self, index: bytes, replace: bool) -> None:
-        self._backend.put(self._key, [*self._parts, index], replace)
-        self._parts = []
+    def _publish(self, final: bool) -> None:
+        self._backend.put(self._key, bytes(self._data), replace=self.published)
+        if final:
+            self._data = bytearray()
 
     def discard(self) -> None:
-        self._parts = []
+        self._data = bytearray()
 
 
 class StoreBackend(Backend):
-    """Objects in a zarr-python ``Store``; each shard is assembled in memory and put whole."""
+    """Objects in a zarr-python ``Store``; each shard is put whole."""
+
+    writes_in_place = False  # in memory: nothing to gain from writing blocks before a slab is whole
 
     def __init__(self, store: Store) -> None:
         if store.read_only:
@@ -52,18 +62,32 @@ class StoreBackend(Backend):
         return sync(coroutine)
 
     def prepare(self, overwrite: bool) -> None:
-        if not self._run(self.store.is_empty("")):
-            if not overwrite:
-                raise StoreExistsError(
-                    f"the store must be empty unless overwrite=True. Got a non-empty {self.store!r}."
-                )
-            self._run(self.store.clear())
+        try:
+            empty = self._run(self.store.is_empty(""))
+            if not empty:
+                if not overwrite:
+                    raise StoreExistsError(
+                        f"the store must be empty unless overwrite=True. Got a non-empty {self.store!r}."
+                    )
+                if not any(self._run(self.store.exists(name)) for name in _ZARR_DOCUMENTS):
+                    raise StoreExistsError(
+                        f"the store must be empty or hold a Zarr hierarchy (its root holding zarr.json) "
+                        f"to be replaced. Got {self.store!r}, which holds other objects: they are left "
+                        "untouched."
+                    )
+                self._run(self.store.clear())
+        except StoreExistsError:
+            raise
+        except Exception as error:
+            raise StoreAccessError(
+                f"the store must be reachable and writable. Got {self.store!r}: {error!r}"
+            ) from error
 
     def open_shard(self, key: str) -> ShardFile:
         return _StoreShardFile(self, key)
 
-    def put(self, key: str, parts: Sequence[Buffer], replace: bool) -> None:
-        value = default_buffer_prototype().buffer.from_bytes(b"".join(parts))
+    def put(self, key: str, data: bytes, replace: bool) -> None:
+        value = default_buffer_prototype().buffer.from_bytes(data)
         if not replace and self._run(self.store.exists(key)):
             raise ObjectExistsError(f"data objects are written once: {key!r} already exists.")
         self._run(self.store.set(key, value))

@@ -1,0 +1,50 @@
+"""An array's ``zarr.json`` as a stream keeps it: the metadata, grown and annotated, and its writes."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from zarr_stream.metadata._zarr import array_document, array_metadata, document_key
+from zarr_stream.settings import ArraySettings, json_attributes
+from zarr_stream.storage import Backend
+
+__all__ = ["ArrayDocument"]
+
+
+class ArrayDocument:
+    """The ``zarr.json`` of the array at ``settings.key``; safe to change from two threads.
+
+    The writer thread grows the append dimension as shard rows complete; the caller's
+    thread grows it at a flush and merges attributes. Each change replaces the document whole.
+    """
+
+    def __init__(self, settings: ArraySettings, backend: Backend) -> None:
+        self.key = settings.key
+        self.metadata = array_metadata(settings)
+        self._backend = backend
+        self._lock = threading.Lock()
+
+    def write(self, durable: bool = True) -> None:
+        """Write the document as it stands."""
+        with self._lock:
+            self._write(durable)
+
+    def grow(self, extent: int, durable: bool) -> None:
+        """Make the append dimension at least ``extent`` long; write it if it grew, or if ``durable``."""
+        with self._lock:
+            if extent > self.metadata.shape[0] or durable:
+                shape = (max(extent, self.metadata.shape[0]), *self.metadata.shape[1:])
+                self.metadata = self.metadata.update_shape(shape)
+                self._write(durable)
+
+    def merge_attributes(self, attributes: Mapping[str, Any]) -> None:
+        """Merge ``attributes`` (strict JSON, checked first) into the document's, and write it."""
+        update = json_attributes(attributes, "attributes")
+        with self._lock:
+            self.metadata = self.metadata.update_attributes({**self.metadata.attributes, **update})
+            self._write(durable=True)
+
+    def _write(self, durable: bool) -> None:
+        self._backend.write_document(document_key(self.key), array_document(self.metadata), durable)
