@@ -40,3 +40,21 @@ def engine(request):
     """Compressed arrays tile by tile (in place, a block per tile or per run; or held), or from raw slabs."""
     with zs.config.set(ENGINES[request.param]):
         yield request.param
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 512 KiB filesystem (tmpfs), to fill up; skipped where it cannot be mounted (not root)."""
+    import subprocess
+
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mount)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=True)

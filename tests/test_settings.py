@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 import zarr_stream as zs
 from helpers import dims_from
@@ -167,3 +172,125 @@ def test_settings_are_frozen_and_normalised():
     with pytest.raises(AttributeError):
         array.key = "other"  # type: ignore[misc]
     assert zs.Dimension("y", size=10, chunk=4, shard=3).shard_shape == 12
+
+
+GOOD = {"dimensions": [D("t"), D("y", size=8, chunk=4), D("x", size=8, chunk=4)]}
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        # case 2: booleans are booleans ("no" used to mean True, and deleted the store)
+        (lambda s: zs.StreamSettings(store=s, arrays=[zs.ArraySettings(**GOOD)], overwrite="no"),
+         "overwrite must be True or False. Got 'no'."),
+        (lambda s: zs.StreamSettings(store=s, arrays=[zs.ArraySettings(**GOOD)], overwrite=0),
+         "overwrite must be True or False. Got 0."),
+        (lambda s: zs.ArraySettings(**GOOD, ngff="false"), "ngff must be True or False"),
+        (lambda s: zs.S3Settings(allow_http="yes"), "s3 allow_http must be True or False"),
+        # case 7: NaN and infinity are not JSON
+        (lambda s: zs.ArraySettings(**GOOD, attributes={"gain": float("nan")}), "attributes must be JSON"),
+        (lambda s: zs.ArraySettings(**GOOD, attributes={"x": [float("inf")]}), "attributes must be JSON"),
+        (lambda s: zs.ArraySettings(**GOOD, attributes={1: "a"}), "attributes must have string keys"),
+        # case 9: keys that Zarr or the file system cannot take, and other bad values
+        *(
+            (lambda s, key=key: zs.ArraySettings(key=key, **GOOD), message)
+            for key, message in [
+                ("zarr.json", "must not be 'zarr.json'"),
+                ("a/zarr.json/b", "Got 'zarr.json' in 'a/zarr.json/b'"),
+                ("a\0b", "control characters"),
+                ("a\nb", "control characters"),
+                ("x" * 300, "at most 255 bytes"),
+                ("é" * 128, "Got 256 bytes"),
+                ("__meta", "start with '__'"),
+                ("...", "all periods"),
+                (".zarr-stream", "'.zarr-stream'"),
+                ("a/\udc80", "valid Unicode"),
+            ]
+        ),
+        (lambda s: zs.ArraySettings(dtype=None, **GOOD), "dtype must be one of .* Got None."),
+        (lambda s: zs.ArraySettings(dtype=[("a", "u1")], **GOOD), "dtype must be one of"),
+        (lambda s: zs.ArraySettings(dtype="uint16", dimensions="tyx"), "dimensions must be a sequence"),
+        (lambda s: D("y", size=2**64), "size must be at most 2\\*\\*63 - 1"),
+        (lambda s: D("y", size=8, chunk=2**62, shard=4), "chunk x shard must be at most"),
+        (lambda s: D("y", size=8, scale=10**400), "scale must be finite"),
+        (lambda s: D("y", size=8, scale="1"), "scale must be a number"),
+        (
+            lambda s: zs.ArraySettings(
+                dimensions=[D("t", chunk=2**20), D("y", size=2**12), D("x", size=2**12)]
+            ),
+            "compressed chunk must hold at most",
+        ),
+        (lambda s: zs.StreamSettings(store=s, arrays=[zs.ArraySettings(**GOOD)], s3="junk"),
+         "s3 must be an S3Settings or None. Got 'junk'."),
+        (lambda s: zs.StreamSettings(store=s, arrays=[zs.ArraySettings(**GOOD)], s3=zs.S3Settings()),
+         "s3 settings apply to s3:// stores only"),
+        (lambda s: zs.StreamSettings(store=s, arrays=zs.ArraySettings(**GOOD)), "arrays must be a sequence"),
+        (lambda s: zs.StreamSettings(store=str(s) + "\0", arrays=[zs.ArraySettings(**GOOD)]), "NUL byte"),
+        (lambda s: zs.S3Settings(endpoint=5), "s3 endpoint must be a string"),
+    ],
+)  # fmt: skip
+def test_more_invalid_settings_raise_settings_error_naming_rule_and_value(tmp_path, make, message):
+    with pytest.raises(zs.SettingsError, match=message) as info:
+        make(tmp_path / "s.zarr")
+    assert isinstance(info.value, ValueError)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_chunks_left_out_make_a_sensible_layout(tmp_path):
+    """Case 11: chunk used to default to 1: 65,522 files for 128 KiB of a 128x128 array."""
+    import numpy as np
+
+    array = zs.ArraySettings(
+        key="raw", dimensions=[D("t"), D("c", size=3), D("y", size=128), D("x", size=128)]
+    )
+    assert [d.chunk for d in array.dimensions] == [32, 1, 128, 128]  # 32 x 128 x 128 x 2 bytes = 1 MiB
+    frames = np.ones((3 * 40, 128, 128), "uint16")
+    with zs.ZarrStream(zs.StreamSettings(store=tmp_path / "s.zarr", arrays=[array])) as stream:
+        stream.append(frames)
+    files = [p for p in (tmp_path / "s.zarr").rglob("*") if p.is_file()]
+    assert len(files) == 3 * 2 + 2  # 2 chunks deep x 3 channels, and 2 zarr.json
+    bounded = zs.ArraySettings(dimensions=[D("t", size=4), D("y", size=16), D("x", size=16)])
+    assert [d.chunk for d in bounded.dimensions] == [4, 16, 16]
+
+
+JUNK = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(),
+    st.text(max_size=5),
+    st.binary(max_size=3),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=2), st.floats(), max_size=2),
+)
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(field=st.sampled_from(["name", "kind", "size", "chunk", "shard", "unit", "scale"]), value=JUNK)
+def test_junk_in_any_dimension_field_raises_only_settings_error(field, value):
+    fields = {"name": "y", "size": 8, "chunk": 4}
+    fields[field] = value
+    name = fields.pop("name")
+    with contextlib.suppress(zs.SettingsError):  # any other exception fails the test
+        D(name, **fields)  # type: ignore[arg-type]
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(
+    field=st.sampled_from(["key", "dtype", "dimensions", "compression", "multiscale", "ngff", "attributes"]),
+    value=JUNK,
+)
+def test_junk_in_any_array_field_raises_only_settings_error(field, value):
+    fields = {"key": "raw", **GOOD}
+    fields[field] = value
+    with contextlib.suppress(zs.SettingsError):
+        zs.ArraySettings(**fields)  # type: ignore[arg-type]
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(field=st.sampled_from(["store", "arrays", "overwrite", "s3"]), value=JUNK)
+def test_junk_in_any_stream_field_raises_only_settings_error(field, value):
+    fields = {"store": "s.zarr", "arrays": [zs.ArraySettings(**GOOD)]}
+    fields[field] = value
+    with contextlib.suppress(zs.SettingsError):
+        zs.StreamSettings(**fields)  # type: ignore[arg-type]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -15,13 +16,21 @@ import zarr
 
 import zarr_stream as zs
 from zarr_stream import bench
+from zarr_stream.settings import STAGING_NAME
+from zarr_stream.storage import leftovers
 from zarr_stream.testing import camera_frames
 
 MiB = 2**20
 
 
 def _stored_bytes(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    """Bytes of the files under ``path``, leaving out what streams staged (see :func:`leftovers`)."""
+    total = 0
+    for directory, subdirectories, files in os.walk(path):
+        if STAGING_NAME in subdirectories:
+            subdirectories.remove(STAGING_NAME)
+        total += sum(os.path.getsize(os.path.join(directory, name)) for name in files)
+    return total
 
 
 def _codecs(array: zarr.Array[Any]) -> str:
@@ -70,6 +79,14 @@ def info(store: str, write: Callable[[str], None] = print) -> None:
             visit(child, child_name, depth + 1)
 
     visit(node, root_path.name or store, 0)
+    for folder in leftovers(root_path) if root_path.is_dir() else []:
+        files = [p for p in folder.rglob("*") if p.is_file()]
+        size = sum(p.stat().st_size for p in files)
+        write(
+            f"leftover: {folder.relative_to(root_path).as_posix()} ({len(files)} staged files, "
+            f"{size / MiB:.1f} MiB) left by a stream that did not close; no reader sees it, and the "
+            "next overwrite=True of this store removes it"
+        )
 
 
 def demo(out: str, frames: int, size: int, chunk_t: int) -> None:
@@ -133,7 +150,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="zarr-stream", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p_demo = sub.add_parser("demo", help="stream synthetic camera frames to a local store and summarise it")
-    p_demo.add_argument("--out", default="demo.zarr", help="output store path (replaced if it exists)")
+    p_demo.add_argument(
+        "--out",
+        default="demo.zarr",
+        help="output store path (a Zarr store there is replaced; any other folder is refused)",
+    )
     p_demo.add_argument("--frames", type=int, default=128, help="frames to stream (default 128)")
     p_demo.add_argument("--size", type=int, default=2048, help="frame height and width (default 2048)")
     p_demo.add_argument("--chunk-t", type=int, default=32, help="frames per chunk (default 32)")
@@ -145,6 +166,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_info.add_argument("store")
     p_info.add_argument("--json", action="store_true", help="print the root zarr.json instead")
     args = parser.parse_args(argv)
+    try:
+        return _run(parser, args)
+    except (zs.ZarrStreamError, OSError) as error:  # a user's mistake, or the machine's: one line
+        parser.error(str(error))
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.command == "demo":
         if args.frames < 1 or args.size < 1 or args.chunk_t < 1:
             parser.error(

@@ -181,7 +181,11 @@ class LocalBackend(Backend):
     def staged_file(self) -> tuple[str, int]:
         """A new file in the staging folder: its path relative to the root, and a read-write descriptor."""
         name = f"{self._staging}/{uuid.uuid4().hex}"
-        return name, self.root.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL)
+        try:
+            return name, self.root.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL)
+        except OSError:
+            self.root.check()  # the store vanished: say so, rather than "no such file"
+            raise
 
     def commit(self, staged: str, key: str, replace: bool, fd: int) -> None:
         """Move a staged file to ``key`` (replace it, or create it only if absent); fsync and close ``fd``.
