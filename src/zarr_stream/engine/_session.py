@@ -51,6 +51,8 @@ class WriteSession:
                     f"the store must be writable. Got {settings.store!r}: {error}"
                 ) from error
         except BaseException:
+            for stream in self.arrays.values():  # nothing was written: release their writer threads
+                stream.close(publish=False)
             self._release()
             raise
 
