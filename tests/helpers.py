@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -10,6 +9,9 @@ import numpy as np
 import zarr
 
 import zarr_stream as zs
+from zarr_stream.testing import expected_array
+
+__all__ = ["dims_from", "expected_array", "random_frames", "read", "stream"]
 
 
 def dims_from(shape: Sequence[int], chunks: Sequence[int], shards: Sequence[int]) -> list[zs.Dimension]:
@@ -45,16 +47,6 @@ def random_frames(shape: Sequence[int], n: int, dtype: str, seed: int = 0) -> np
     return data
 
 
-def expected_array(shape: Sequence[int], frames: np.ndarray) -> np.ndarray:
-    """The array a reader must see: ``np.stack(frames)`` in C order, padded with fill to whole steps."""
-    fnd = frame_ndim(len(shape))
-    per_step = math.prod(shape[1 : len(shape) - fnd])
-    steps = -(-len(frames) // per_step)
-    flat = np.zeros((steps * per_step, *shape[len(shape) - fnd :]), dtype=frames.dtype)
-    flat[: len(frames)] = frames
-    return flat.reshape(steps, *shape[1:])
-
-
 def stream(
     path: Path | str,
     array: zs.ArraySettings,
@@ -69,19 +61,3 @@ def stream(
 
 def read(path: Path | str, key: str = "") -> np.ndarray:
     return zarr.open_array(str(path), path=key, mode="r")[...]
-
-
-def read_while_writing(path: Path | str, key: str = "", attempts: int = 5) -> np.ndarray:
-    """Read an array that a stream may be changing right now.
-
-    zarr-python reads a shard's index and its chunks in separate reads; when the stream
-    replaces a flushed partial shard in between, the old index meets the new file and
-    decoding fails. Reading again sees one version or the other (docs/concepts.md).
-    """
-    for attempt in range(attempts):
-        try:
-            return read(path, key)
-        except RuntimeError:  # numcodecs: "error during blosc decompression"
-            if attempt == attempts - 1:
-                raise
-    raise AssertionError("unreachable")

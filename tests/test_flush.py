@@ -11,7 +11,7 @@ import zarr
 from zarr.storage import MemoryStore
 
 import zarr_stream as zs
-from helpers import dims_from, expected_array, random_frames, read, read_while_writing
+from helpers import dims_from, expected_array, random_frames, read
 
 SHAPE = (0, 16, 16)
 
@@ -37,7 +37,7 @@ def test_reader_sees_a_growing_array_and_complete_shards_are_never_rewritten(tmp
         for i, frame in enumerate(frames):
             stream.append(frame)
             # what a reader sees mid-stream is always a prefix of the frames
-            got = read_while_writing(path, "raw")
+            got = read(path, "raw")
             np.testing.assert_array_equal(got, frames[: len(got)])
             if i in (2, 4, 9):
                 stream.flush()

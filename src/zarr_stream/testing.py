@@ -1,10 +1,25 @@
-"""Synthetic camera frames: a background of 100, a few dozen bright Gaussian spots, Poisson noise."""
+"""A test kit for streams: synthetic camera frames, and what a reader must see after appending.
+
+Use it in your own tests::
+
+    frames = camera_frames(10, 64, 64)
+    with zs.ZarrStream(settings) as stream:
+        for frame in frames:
+            stream.append(frame)
+    assert_round_trip(settings.store, frames, key="raw")
+"""
 
 from __future__ import annotations
 
-import numpy as np
+import math
+from collections.abc import Sequence
+from typing import Any
 
-__all__ = ["camera_frames"]
+import numpy as np
+import numpy.typing as npt
+import zarr
+
+__all__ = ["assert_round_trip", "camera_frames", "expected_array"]
 
 
 def camera_frames(count: int, height: int, width: int, seed: int = 0) -> list[np.ndarray]:
@@ -28,3 +43,40 @@ def camera_frames(count: int, height: int, width: int, seed: int = 0) -> list[np
             expected[ys, xs] += peak * np.exp(-((y[ys] - cy) ** 2 + (x[:, xs] - cx) ** 2) / (2 * sigma**2))
         frames.append(rng.poisson(expected).astype(np.uint16))
     return frames
+
+
+def expected_array(shape: Sequence[int], frames: npt.ArrayLike, fill_value: Any = 0) -> np.ndarray:
+    """What a reader must see in an array of ``shape`` after ``frames`` were appended.
+
+    ``frames`` holds every frame appended, in order: ``(count, *frame_shape)``, where the
+    frame shape is the last dimensions of ``shape``. It is ``np.stack`` of the frames,
+    reshaped to the array's dimensions, with the last step padded with ``fill_value``.
+
+    >>> expected_array((0, 2, 3), np.ones((3, 3), "uint8")).tolist()
+    [[[1, 1, 1], [1, 1, 1]], [[1, 1, 1], [0, 0, 0]]]
+    """
+    stacked = np.asarray(frames)
+    frame_ndim = stacked.ndim - 1
+    per_step = math.prod(shape[1 : len(shape) - frame_ndim])
+    steps = -(-len(stacked) // per_step)
+    flat = np.full((steps * per_step, *stacked.shape[1:]), fill_value, dtype=stacked.dtype)
+    flat[: len(stacked)] = stacked
+    return flat.reshape(steps, *shape[1:])
+
+
+def assert_round_trip(store: Any, frames: Sequence[npt.ArrayLike] | np.ndarray, key: str = "") -> None:
+    """Assert that zarr-python reads the array at ``key`` as ``np.stack(frames)``, and nothing else.
+
+    ``store`` is what ``zarr.open_array`` takes (a path or a zarr Store). ``frames`` are
+    every frame appended to the array, in order. Raises AssertionError on any difference
+    in dtype, shape or values.
+    """
+    array = zarr.open_array(store, path=key, mode="r")
+    stacked = np.stack([np.asarray(frame) for frame in frames]) if len(frames) else np.empty((0,))
+    got = np.asarray(array[...])
+    if not len(frames):
+        assert got.size == 0, f"the array {key!r} holds {got.shape} where nothing was appended"
+        return
+    assert got.dtype == stacked.dtype, f"dtype of {key!r}: got {got.dtype}, appended {stacked.dtype}"
+    expected = expected_array(array.shape, stacked, array.fill_value)
+    np.testing.assert_array_equal(got, expected, err_msg=f"the array {key!r} of {store!r}")
