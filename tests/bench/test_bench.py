@@ -9,13 +9,14 @@ import pytest
 import zarr
 
 from zarr_stream.bench._report import summarize
-from zarr_stream.bench._run import main
+from zarr_stream.bench._run import PEER_MODULES, main
 from zarr_stream.bench._workloads import WORKLOADS, Workload
 from zarr_stream.bench._writers import WRITERS
 
 
-@pytest.mark.parametrize("engine", ["zarr-stream", "tensorstore", "zarr-python"])
+@pytest.mark.parametrize("engine", ["zarr-stream", "tensorstore", "zarr-python", "zarrs"])
 def test_every_writer_writes_what_it_was_given(tmp_path, engine):
+    pytest.importorskip(PEER_MODULES.get(engine, "zarr_stream"))
     workload = Workload("t", chunks=(4, 32, 32), shard_counts=(1, 2, 2), codec="lz4", frames=10, size=64)
     frames = np.random.default_rng(0).integers(0, 4000, (10, 64, 64), dtype=np.uint16)
     writer = WRITERS[engine](workload, tmp_path / "s.zarr")

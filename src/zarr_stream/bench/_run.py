@@ -41,7 +41,13 @@ from zarr_stream.bench._writers import WRITERS
 
 __all__ = ["PEERS", "add_arguments", "available_peers", "bench", "main", "run_bench", "run_writer"]
 
-PEERS = ("acquire-zarr", "tensorstore", "zarr-python")
+PEERS = ("acquire-zarr", "tensorstore", "zarr-python", "zarrs")
+PEER_MODULES = {
+    "acquire-zarr": "acquire_zarr",
+    "tensorstore": "tensorstore",
+    "zarr-python": "zarr",
+    "zarrs": "zarrs",
+}
 
 
 def run_writer(engine: str, workload: Workload, out: Path, fps: float | None) -> dict[str, Any]:
@@ -121,13 +127,18 @@ def _spawn(engine: str, args: argparse.Namespace, workload: str, scratch: Path) 
 def available_peers() -> list[str]:
     import importlib.util
 
-    modules = {"acquire-zarr": "acquire_zarr", "tensorstore": "tensorstore", "zarr-python": "zarr"}
-    return [p for p in PEERS if importlib.util.find_spec(modules[p]) is not None]
+    return [p for p in PEERS if importlib.util.find_spec(PEER_MODULES[p]) is not None]
 
 
 def bench(args: argparse.Namespace) -> dict[str, Any]:
     workloads = list(WORKLOADS) if args.workload == "all" else [args.workload]
-    engines = ["zarr-stream", "zarr-stream-nofsync", *(available_peers() if args.compare else []), "ceiling"]
+    peers = available_peers() if args.compare else []
+    if args.compare and len(peers) < len(PEERS):
+        missing = [PEER_MODULES[p] for p in PEERS if p not in peers]
+        print(f"not installed, so not compared: {', '.join(p for p in PEERS if p not in peers)} "
+              f"(pip install {' '.join(missing)}, or pip install 'zarr-stream[bench]')",
+              file=sys.stderr, flush=True)  # fmt: skip
+    engines = ["zarr-stream", "zarr-stream-nofsync", *peers, "ceiling"]
     runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="zarr-stream-bench-", dir=args.scratch) as tmp:
         for run in range(args.runs):

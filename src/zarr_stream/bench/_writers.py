@@ -1,8 +1,10 @@
 """Writers the benchmark drives: zarr-stream itself and its peers, behind one small interface.
 
 Each writer takes frames one at a time (``append``) and finishes in ``close``. Peers
-are optional: acquire-zarr, tensorstore (whole slabs, two writes in flight) and
-zarr-python (resize, then a shard-aligned setitem per slab).
+are optional: acquire-zarr, tensorstore (whole slabs, two writes in flight),
+zarr-python (resize, then a shard-aligned setitem per slab), and zarrs (the same
+zarr-python writer with the Rust codec pipeline of the ``zarrs`` package, which users
+switch on with one config setting).
 
 acquire-zarr and tensorstore fsync what they write (acquire-zarr as it closes each shard
 file; tensorstore after each write, its ``file_io_sync`` default), as zarr-stream does by
@@ -189,6 +191,8 @@ class TensorstoreWriter(_SlabWriter):
 
 
 class ZarrPythonWriter(_SlabWriter):
+    codec_pipeline: str | None = None  # zarr-python's own
+
     def __init__(self, workload: Workload, path: Path) -> None:
         import zarr
         from zarr.codecs import BloscCodec
@@ -199,16 +203,24 @@ class ZarrPythonWriter(_SlabWriter):
             if workload.codec is None
             else BloscCodec(cname=workload.codec, clevel=workload.level, shuffle=workload.shuffle)
         )
-        self._array = zarr.create_array(
-            str(path), name="raw", shape=(0, workload.size, workload.size), dtype="uint16",
-            chunks=workload.chunks, shards=workload.shard_shape, compressors=compressors,
-            fill_value=0, dimension_names=["t", "y", "x"], overwrite=True, zarr_format=3,
-        )  # fmt: skip
+        pipeline = {"codec_pipeline.path": self.codec_pipeline} if self.codec_pipeline else {}
+        with zarr.config.set(pipeline):  # an array keeps the pipeline it was created with
+            self._array = zarr.create_array(
+                str(path), name="raw", shape=(0, workload.size, workload.size), dtype="uint16",
+                chunks=workload.chunks, shards=workload.shard_shape, compressors=compressors,
+                fill_value=0, dimension_names=["t", "y", "x"], overwrite=True, zarr_format=3,
+            )  # fmt: skip
 
     def write_slab(self, start: int, slab: np.ndarray) -> None:
         end = start + len(slab)
         self._array.resize((end, self.workload.size, self.workload.size))
         self._array[start:end] = slab
+
+
+class ZarrsWriter(ZarrPythonWriter):
+    """zarr-python with zarrs' Rust codec pipeline: codecs and shard I/O in parallel, in Rust."""
+
+    codec_pipeline = "zarrs.ZarrsCodecPipeline"
 
 
 WRITERS: dict[str, type[Writer]] = {
@@ -217,4 +229,5 @@ WRITERS: dict[str, type[Writer]] = {
     "acquire-zarr": AcquireZarrWriter,
     "tensorstore": TensorstoreWriter,
     "zarr-python": ZarrPythonWriter,
+    "zarrs": ZarrsWriter,
 }
