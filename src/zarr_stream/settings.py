@@ -384,7 +384,10 @@ class StreamSettings:
     arrays
         One :class:`ArraySettings` per output array, under distinct keys.
     overwrite
-        Remove whatever is at the store path first; otherwise a non-empty path raises.
+        A bool. True replaces a Zarr hierarchy at the store path (a folder whose root holds
+        ``zarr.json``, or Zarr 2's ``.zgroup``/``.zarray``), or an empty folder. Anything else
+        raises :class:`~zarr_stream.errors.StoreExistsError` and is left untouched, with or
+        without ``overwrite``: a stream never deletes what is not provably a Zarr store.
     s3
         Connection settings for ``s3://`` stores.
     """
