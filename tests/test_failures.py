@@ -48,8 +48,10 @@ def file_size_limit(nbytes):
 
 
 def assert_failed_for_good(stream, cause_errno):
-    """Every later call raises the failure, with the same cause; close releases and raises it."""
-    for call in (lambda: stream.append(noise(1)[0]), stream.flush, stream.close):
+    """Every later call raises the failure, with the same cause; close releases and raises it,
+    and raises it again if called again."""
+    calls = (lambda: stream.append(noise(1)[0]), stream.flush, lambda: stream.set_attributes({"a": 1}))
+    for call in (*calls, stream.close, stream.close):
         with pytest.raises(zs.BackgroundError) as info:
             call()
         assert isinstance(info.value, zs.ZarrStreamError)
@@ -152,3 +154,18 @@ def test_a_failure_fails_every_array_of_the_stream(tmp_path):
     with pytest.raises(zs.BackgroundError):
         stream.close()
     np.testing.assert_array_equal(read(path, "b"), expected_array(SHAPE, frames[:4]))
+
+
+def test_a_failed_attribute_write_is_sticky_and_changes_nothing(tmp_path):
+    path = tmp_path / "s.zarr"
+    frames = noise(5)
+    stream = zs.ZarrStream(zs.StreamSettings(store=path, arrays=[lz4_array()]))
+    stream.append(frames)
+    stream.flush()
+    document = (path / "raw/zarr.json").read_bytes()
+    with file_size_limit(len(document) + 100), pytest.raises(zs.BackgroundError) as info:
+        stream.set_attributes({"notes": "x" * 1000})  # a zarr.json bigger than the limit
+    assert info.value.__cause__.errno == errno.EFBIG
+    assert_failed_for_good(stream, errno.EFBIG)
+    assert (path / "raw/zarr.json").read_bytes() == document  # close() wrote no attributes
+    np.testing.assert_array_equal(read(path, "raw"), frames)

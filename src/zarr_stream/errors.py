@@ -19,8 +19,9 @@ would catch for that kind of problem::
                                                 stream opens, or vanished while it wrote (sticky)
 
 A failure while writing is *sticky*: the stream writes nothing more, and every later
-``append``, ``flush`` and ``close`` raises it again, with the original exception as
-``__cause__``. Everything flushed before it stays as it was.
+``append``, ``flush``, ``set_attributes`` and ``close`` raises it again, with the original
+exception as ``__cause__`` (``close`` releases threads and staged files first). Everything
+flushed before it stays as it was.
 """
 
 from __future__ import annotations

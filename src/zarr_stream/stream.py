@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import warnings
@@ -51,14 +52,16 @@ class ZarrStream:
             raise SettingsError(f"settings must be a StreamSettings. Got {settings!r}.")
         self.settings = settings
         self._lock = threading.Lock()
-        self._closed = False
         self._session = WriteSession(settings)
-        self._finalizer = weakref.finalize(self, _close_unclosed, self._session, repr(settings.store))
+        # It holds the session and the lock, never the stream, which could then not be collected.
+        self._finalizer = weakref.finalize(
+            self, _close_unclosed, self._session, self._lock, repr(settings.store)
+        )
 
     @property
     def closed(self) -> bool:
-        """True once :meth:`close` has been called."""
-        return self._closed
+        """True once :meth:`close` has been called (or the stream was closed for want of it)."""
+        return self._session.closed
 
     def append(self, data: npt.ArrayLike, key: str | None = None) -> None:
         """Append one frame, or a block of frames, to the array at ``key``.
@@ -85,11 +88,9 @@ class ZarrStream:
 
     def close(self) -> None:
         """Write the last partial chunks and the final metadata, and release every thread and
-        staged file; after a failure, only release, and raise the failure. Idempotent."""
+        staged file; after a failure, only release, and raise the failure (and again at every
+        later ``close()``). Closing a closed stream does nothing else."""
         with self._lock:
-            if self._closed:
-                return
-            self._closed = True
             self._finalizer.detach()
             self._session.close()
 
@@ -102,23 +103,43 @@ class ZarrStream:
         self.close()
 
     def _check_open(self) -> None:
-        if self._closed:
+        if self._session.closed:
             raise StreamClosedError("the stream is closed: no call may follow close().")
 
 
-def _close_unclosed(session: WriteSession, store: str) -> None:
+#: How long the close of an unclosed stream at exit waits for another thread's call to end.
+EXIT_CLOSE_WAIT_SECONDS = 60.0
+
+
+def _close_unclosed(session: WriteSession, lock: threading.Lock, store: str) -> None:
     """Close a stream that was collected, or is still open at exit, without ``close()``."""
     message = f"a zarr-stream stream to {store} was not closed; closing it now, which writes its last frames"
     warnings.warn(message, ResourceWarning, stacklevel=2)
     logger.warning(message)
-    if in_pool_thread():  # collected on one of its own threads, which closing waits for
-        threading.Thread(target=_close_logged, args=(session, store), name="zarr-stream-close").start()
+    if in_pool_thread() or _in_event_loop():
+        # Collected on a thread that closing waits for (one of its own, or the event loop a
+        # zarr Store runs on): close on another, and let it finish on its own.
+        threading.Thread(target=_close_logged, args=(session, lock, store), name="zarr-stream-close").start()
     else:
-        _close_logged(session, store)
+        _close_logged(session, lock, store)
 
 
-def _close_logged(session: WriteSession, store: str) -> None:
+def _close_logged(session: WriteSession, lock: threading.Lock, store: str) -> None:
+    # At exit, another thread may be inside a call of the stream: let it finish first.
+    if not lock.acquire(timeout=EXIT_CLOSE_WAIT_SECONDS):
+        logger.error("could not close the unclosed stream to %s: a call of another thread holds it", store)
+        return
     try:
         session.close()
     except Exception:  # no caller to raise to
         logger.exception("closing the unclosed stream to %s failed", store)
+    finally:
+        lock.release()
+
+
+def _in_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True

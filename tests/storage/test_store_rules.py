@@ -156,11 +156,38 @@ def test_what_a_killed_stream_leaves_is_harmless_reported_and_removed_by_overwri
     np.testing.assert_array_equal(read(path, "raw"), np.full((3, 8, 8), 5))
 
 
+STAGED_NAME = "0123456789abcdef" * 2  # how a stream names a staged file
+
+
 def test_a_folder_holding_only_leftovers_counts_as_empty(tmp_path):
     path = tmp_path / "s.zarr"
     (path / "raw/.zarr-stream").mkdir(parents=True)
-    (path / "raw/.zarr-stream/0123abcd").write_bytes(b"staged")
+    (path / "raw/.zarr-stream" / STAGED_NAME).write_bytes(b"staged")
     with zs.ZarrStream(settings(path)) as stream:  # no overwrite needed
         stream.append(np.ones((2, 8, 8), "uint16"))
     assert not (path / "raw/.zarr-stream").exists()
     np.testing.assert_array_equal(read(path, "raw"), np.ones((2, 8, 8)))
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [
+        {"raw/.zarr-stream/notes.txt": b"mine"},  # not a name a stream gives
+        {"raw/.zarr-stream/" + STAGED_NAME: b"staged", "empty/": None},  # an empty folder of someone's
+        {"raw/.zarr-stream/" + STAGED_NAME: b"staged", "raw/.zarr-stream/inner/": None},
+    ],
+    ids=["foreign-file", "empty-folder", "folder-in-staging"],
+)
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_what_only_looks_like_leftovers_is_never_touched(tmp_path, layout, overwrite):
+    path = tmp_path / "s.zarr"
+    for name, data in layout.items():
+        (path / name).parent.mkdir(parents=True, exist_ok=True)
+        if data is None:
+            (path / name).mkdir()
+        else:
+            (path / name).write_bytes(data)
+    before = sorted(p.relative_to(path) for p in path.rglob("*"))
+    with pytest.raises(zs.StoreExistsError, match="left untouched"):
+        zs.ZarrStream(settings(path, overwrite=overwrite))
+    assert sorted(p.relative_to(path) for p in path.rglob("*")) == before

@@ -40,7 +40,7 @@ from zarr_stream.errors import (
     StoreAccessError,
 )
 from zarr_stream.metadata import ArrayDocument
-from zarr_stream.settings import ArraySettings
+from zarr_stream.settings import ArraySettings, json_attributes
 from zarr_stream.storage import Backend, ShardFile
 
 __all__ = ["ArrayStream"]
@@ -130,9 +130,13 @@ class ArrayStream:
         self.check()
 
     def set_attributes(self, attributes: Mapping[str, Any]) -> None:
-        """Merge ``attributes`` into the array's ``zarr.json`` attributes."""
+        """Merge ``attributes`` into the array's ``zarr.json`` attributes.
+
+        Attributes that are not strict JSON raise and change nothing; a failed write fails the array.
+        """
         self.check()
-        self.document.merge_attributes(attributes)
+        update = json_attributes(attributes, "attributes")
+        self._guarded(self.document.merge_attributes, update)
 
     def _frames(self, data: npt.ArrayLike) -> np.ndarray:
         try:

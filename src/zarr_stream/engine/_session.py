@@ -26,6 +26,8 @@ class WriteSession:
     """
 
     def __init__(self, settings: StreamSettings) -> None:
+        self.closed = False
+        self._store = str(settings.store)
         knobs = tuning()
         # Staged files go in the first array's folder, where no Zarr reader lists members.
         first = settings.arrays[0].key
@@ -97,7 +99,12 @@ class WriteSession:
         """Close every array, release everything, then raise the first failure, if any.
 
         Arrays publish what is left, unless the session failed: then nothing more is written.
+        Once closed, ``closed`` is True, and closing again raises the failure again, if any.
         """
+        if self.closed:
+            self.check()
+            return
+        self.closed = True
         failed = any(array.failure is not None for array in self.arrays.values())
         errors: list[BaseException] = []
         for array in self.arrays.values():
@@ -106,9 +113,16 @@ class WriteSession:
             except BaseException as error:  # close every array, then report the first failure
                 errors.append(error)
                 failed = True
-        self._release()
+        try:
+            self._release()
+        except BaseException as error:
+            errors.append(error)
         if errors:
-            raise errors[0]
+            first = errors[0]
+            if isinstance(first, Exception) and not isinstance(first, ZarrStreamError):
+                # releasing staged files failed (the writes had succeeded, or failed first)
+                raise StoreAccessError(f"closing the stream to {self._store!r} failed: {first!r}") from first
+            raise first
 
     def _release(self) -> None:
         self._pool.shutdown(wait=True)

@@ -54,11 +54,12 @@ class ShardRow:
 
     def finish(self, coords: tuple[int, ...]) -> None:
         """Publish the complete shard at ``coords``, or drop it if it holds no chunk."""
-        shard = self._shards.pop(coords)
+        shard = self._shards[coords]
         if shard.chunks:
             shard.file.publish(encode_index(shard.index), final=True)
         else:
             shard.file.discard()
+        del self._shards[coords]  # only now: should publishing fail, discard() still closes it
 
     def finish_all(self) -> None:
         for coords in list(self._shards):

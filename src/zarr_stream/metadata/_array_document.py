@@ -6,8 +6,10 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from zarr.core.metadata.v3 import ArrayV3Metadata
+
 from zarr_stream.metadata._zarr import array_document, array_metadata, document_key
-from zarr_stream.settings import ArraySettings, json_attributes
+from zarr_stream.settings import ArraySettings
 from zarr_stream.storage import Backend
 
 __all__ = ["ArrayDocument"]
@@ -29,22 +31,21 @@ class ArrayDocument:
     def write(self, durable: bool = True) -> None:
         """Write the document as it stands."""
         with self._lock:
-            self._write(durable)
+            self._write(self.metadata, durable)
 
     def grow(self, extent: int, durable: bool) -> None:
         """Make the append dimension at least ``extent`` long; write it if it grew, or if ``durable``."""
         with self._lock:
             if extent > self.metadata.shape[0] or durable:
                 shape = (max(extent, self.metadata.shape[0]), *self.metadata.shape[1:])
-                self.metadata = self.metadata.update_shape(shape)
-                self._write(durable)
+                self._write(self.metadata.update_shape(shape), durable)
 
     def merge_attributes(self, attributes: Mapping[str, Any]) -> None:
-        """Merge ``attributes`` (strict JSON, checked first) into the document's, and write it."""
-        update = json_attributes(attributes, "attributes")
+        """Merge ``attributes`` (checked strict JSON, as ``json_attributes`` makes) in, and write it."""
         with self._lock:
-            self.metadata = self.metadata.update_attributes({**self.metadata.attributes, **update})
-            self._write(durable=True)
+            self._write(self.metadata.update_attributes({**self.metadata.attributes, **attributes}), True)
 
-    def _write(self, durable: bool) -> None:
-        self._backend.write_document(document_key(self.key), array_document(self.metadata), durable)
+    def _write(self, metadata: ArrayV3Metadata, durable: bool) -> None:
+        """Write ``metadata``; it is the document's once written (a failed write changes nothing)."""
+        self._backend.write_document(document_key(self.key), array_document(metadata), durable)
+        self.metadata = metadata

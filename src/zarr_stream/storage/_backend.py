@@ -12,10 +12,13 @@ A backend writes two kinds of objects under one store root:
 How a partial shard is replaced without a reader ever mixing two versions of it: a reader
 reads a shard's index, then the chunks it points to, in separate reads (zarr-python does),
 and the shard may be replaced in between. So a shard file only ever grows: every publish
-puts all of its bytes so far, index last, and no byte that a published index points to is
-ever written again. A reader holding an older index reads, from the newer object, exactly
-the bytes it would have read from the older one. Chunk versions a flush published, and the
-indexes, stay in the shard as unreferenced bytes (the sharding format allows them).
+puts all of its bytes so far, index last, and no byte that a reader of a published version
+can see is ever written again. Compressed chunks and indexes are never rewritten at all; an
+uncompressed chunk may be filled in, in place, only in its steps past the array's shape as
+that version was published, which no reader of it looks at (``engine._encode.RawRegions``).
+A reader holding an older index reads, from the newer object, the values it would have
+read from the older one. Chunk versions a flush published, and the indexes, stay in the
+shard as unreferenced bytes (the sharding format allows them).
 """
 
 from __future__ import annotations
@@ -38,8 +41,9 @@ class ShardFile(ABC):
     """A shard being assembled: bytes reserved at its end and written there, then published.
 
     The engine keeps the rule of the module docstring: it writes only into space it
-    reserved and no published index points to. Chunks are appended whole, or written in
-    place, piece by piece, into a region reserved for them (see ``engine._regions``).
+    reserved, and that no reader of a published version can see. Chunks are appended whole,
+    or written in place, piece by piece, into a region reserved for them (see
+    ``engine._regions``).
     """
 
     def __init__(self) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -159,7 +160,8 @@ class LocalBackend(Backend):
         # Published shards are fsynced in the background as they land, so the disk absorbs them
         # while encoding goes on and flush()/close() only wait for the last few.
         self._syncer = DaemonPool(FSYNC_THREADS, "zarr-stream-fsync")
-        self._syncing: list[Future[None]] = []
+        self._syncing: list[Future[None]] = []  # guarded by _syncing_lock: arrays' writers share it
+        self._syncing_lock = threading.Lock()
         self._data_syncs: dict[int, Future[None]] = {}  # the last data sync of each staged fd
         self._unsynced_dirs: set[str] = set()
 
@@ -198,6 +200,8 @@ class LocalBackend(Backend):
             directory = key.rpartition("/")[0]
             root.makedirs(directory)
             if replace:
+                if self.fsync:  # the version replaced may be durable: so must its successor be, first
+                    os.fsync(fd)
                 root.replace(staged, key)
             else:
                 try:
@@ -214,7 +218,8 @@ class LocalBackend(Backend):
         if not self.fsync:
             os.close(fd)
             return
-        self._unsynced_dirs.add(directory)
+        with self._syncing_lock:
+            self._unsynced_dirs.add(directory)
         self._track(self._syncer.submit(_fsync_drop_and_close, fd))
 
     def start_data_sync(self, fd: int) -> bool:
@@ -233,9 +238,10 @@ class LocalBackend(Backend):
         return True
 
     def _track(self, future: Future[None]) -> Future[None]:
-        # drop syncs that succeeded, so a stream that never flushes does not pile them up
-        self._syncing = [f for f in self._syncing if not f.done() or f.exception() is not None]
-        self._syncing.append(future)
+        with self._syncing_lock:
+            # drop syncs that succeeded, so a stream that never flushes does not pile them up
+            self._syncing = [f for f in self._syncing if not f.done() or f.exception() is not None]
+            self._syncing.append(future)
         return future
 
     def open_shard(self, key: str) -> ShardFile:
@@ -245,22 +251,22 @@ class LocalBackend(Backend):
         root = self.root
         root.check()
         staged, fd = self.staged_file()
-        durable = durable and self.fsync
         try:
             _write_parts(fd, [data], 0)
-            if durable:
+            if self.fsync:  # even when not ``durable``: it may replace a document that is
                 os.fsync(fd)
         finally:
             os.close(fd)
         directory = key.rpartition("/")[0]
         root.makedirs(directory)
         root.replace(staged, key)
-        if durable:
+        if durable and self.fsync:
             root.fsync(directory)
 
     def sync(self) -> None:
-        syncing, self._syncing = self._syncing, []
-        directories, self._unsynced_dirs = self._unsynced_dirs, set()
+        with self._syncing_lock:
+            syncing, self._syncing = self._syncing, []
+            directories, self._unsynced_dirs = self._unsynced_dirs, set()
         for future in syncing:
             future.result()
         for directory in sorted(directories):

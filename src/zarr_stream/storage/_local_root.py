@@ -48,13 +48,27 @@ def leftovers(path: Path) -> list[Path]:
 
 
 def _only_leftovers(path: Path) -> bool:
-    """Whether the folder ``path`` holds only staging folders, and folders holding only those."""
-    for entry in os.scandir(path):
-        if not entry.is_dir(follow_symlinks=False):
-            return False
-        if entry.name != STAGING_NAME and not _only_leftovers(Path(entry.path)):
-            return False
-    return True
+    """Whether the folder ``path`` is empty, or holds only what killed streams staged: staging
+    folders of staged files, and folders that hold nothing but those (no empty folder)."""
+    return all(_is_leftover(entry) for entry in os.scandir(path))
+
+
+def _is_leftover(entry: os.DirEntry[str]) -> bool:
+    if not entry.is_dir(follow_symlinks=False):
+        return False
+    entries = list(os.scandir(entry.path))
+    if entry.name == STAGING_NAME:  # a stream names its staged files with 32 hex digits
+        return all(_is_staged_file(staged) for staged in entries)
+    return bool(entries) and all(_is_leftover(inner) for inner in entries)
+
+
+def _is_staged_file(entry: os.DirEntry[str]) -> bool:
+    name = entry.name
+    return (
+        entry.is_file(follow_symlinks=False)
+        and len(name) == 32
+        and all(c in "0123456789abcdef" for c in name)
+    )
 
 
 def _remove_contents(path: Path) -> None:
