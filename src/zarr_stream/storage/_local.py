@@ -164,6 +164,7 @@ class LocalBackend(Backend):
         self._syncing_lock = threading.Lock()
         self._data_syncs: dict[int, Future[None]] = {}  # the last data sync of each staged fd
         self._unsynced_dirs: set[str] = set()
+        self._durable_documents: set[str] = set()  # keys written durable at least once
 
     @property
     def root(self) -> PinnedDirectory:
@@ -250,10 +251,18 @@ class LocalBackend(Backend):
     def write_document(self, key: str, data: bytes, durable: bool) -> None:
         root = self.root
         root.check()
+        # A document that may be durable is only replaced by a successor fsynced first, so a
+        # power cut leaves one whole version or the other. Before its first durable write
+        # nothing of it was promised, and the fsync is skipped: on a busy disk it waits for the
+        # journal to commit every shard written since, on the writer thread, at every shard row.
+        with self._syncing_lock:
+            if durable:
+                self._durable_documents.add(key)
+            sync_content = self.fsync and key in self._durable_documents
         staged, fd = self.staged_file()
         try:
             _write_parts(fd, [data], 0)
-            if self.fsync:  # even when not ``durable``: it may replace a document that is
+            if sync_content:
                 os.fsync(fd)
         finally:
             os.close(fd)
