@@ -48,6 +48,11 @@ def main(store: str, key: str, reader: str, stop: str) -> None:
             counts["first_error"] = counts["first_error"] or f"open: {error!r}"
             continue
         counts["opens"] += 1
+        if counts["opens"] % 10 == 0:  # so the writer can go on until the readers really polled
+            progress = f"{stop}.{reader}"
+            with open(progress + ".tmp", "w") as file:
+                file.write(str(counts["opens"]))
+            os.replace(progress + ".tmp", progress)
         steps = shape[0]
         if steps < longest:
             counts["shrunk"] += 1
