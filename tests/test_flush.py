@@ -12,6 +12,7 @@ from zarr.storage import MemoryStore
 
 import zarr_stream as zs
 from helpers import dims_from, expected_array, random_frames, read
+from zarr_stream.settings import STAGING_NAME
 
 SHAPE = (0, 16, 16)
 
@@ -145,6 +146,72 @@ def test_fsync_config(tmp_path, monkeypatch, durable):
         stream.append(frames[5:])
     assert bool(calls) is durable
     np.testing.assert_array_equal(read(tmp_path / "s.zarr", "raw"), frames)
+
+
+def fsync_spy(monkeypatch) -> dict[tuple[int, int], set[int]]:
+    """(device, inode) of every file and folder fsynced, with the mtimes it had when it was."""
+    import threading
+
+    synced: dict[tuple[int, int], set[int]] = {}
+    lock = threading.Lock()
+    real = os.fsync
+
+    def spy(fd):
+        real(fd)
+        stat = os.fstat(fd)
+        with lock:
+            synced.setdefault((stat.st_dev, stat.st_ino), set()).add(stat.st_mtime_ns)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    return synced
+
+
+def unsynced(paths, synced, changed_after: set[Path] = frozenset()) -> list[str]:
+    """The ``paths`` not fsynced since their last change (those in ``changed_after``: at all)."""
+    missing = []
+    for path in paths:
+        stat = path.stat()
+        mtimes = synced.get((stat.st_dev, stat.st_ino), set())
+        if not mtimes or (path not in changed_after and stat.st_mtime_ns not in mtimes):
+            missing.append(str(path))
+    return missing
+
+
+@pytest.mark.parametrize("end", ["flush", "close", "close with no frame"])
+def test_every_file_and_folder_a_flush_or_close_covers_is_fsynced_after_its_last_change(
+    tmp_path, monkeypatch, end
+):
+    """A power cut after flush()/close() keeps the whole store: each file, the folders holding
+    it (group documents, new chunk folders, a new store folder and the folders made above it),
+    all fsynced since they last changed. Before, groups' zarr.json and new folders never were."""
+    synced = fsync_spy(monkeypatch)
+    path = tmp_path / "new" / "deeper" / "s.zarr"
+    arrays = [
+        zs.ArraySettings(key=key, dimensions=dims_from(SHAPE, (2, 8, 8), (2, 1, 2)), compression=zs.Compression())
+        for key in ("a/b/raw", "a/labels")
+    ]
+    frames = random_frames(SHAPE, 11, "uint16") + 1  # a complete shard row, then a partial one
+    stream = zs.ZarrStream(zs.StreamSettings(store=path, arrays=arrays))
+    try:
+        if end != "close with no frame":
+            for key in ("a/b/raw", "a/labels"):
+                stream.append(frames, key=key)
+        if end == "flush":
+            stream.flush()
+            written = [p for p in path.rglob("*") if STAGING_NAME not in p.parts]
+            created = [tmp_path / "new", tmp_path / "new" / "deeper", path]
+            assert not unsynced([tmp_path, *created, *written], synced)
+    finally:
+        stream.close()
+    if end != "flush":
+        written = list(path.rglob("*"))
+        # removing the staging folder, after the last fsync, changes the first array's folder
+        staging_parent = {path / "a" / "b" / "raw"}
+        created = [tmp_path / "new", tmp_path / "new" / "deeper", path]
+        assert not unsynced([tmp_path, *created, *written], synced, staging_parent)
+    expected = frames if end != "close with no frame" else frames[:0]
+    for key in ("a/b/raw", "a/labels"):
+        np.testing.assert_array_equal(read(path, key), expected)
 
 
 def test_flush_returns_only_once_every_published_shard_is_fsynced(tmp_path, monkeypatch):

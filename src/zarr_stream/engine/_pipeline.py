@@ -69,7 +69,7 @@ class ArrayStream:
         self._writer = DaemonPool(1, "zarr-stream-writer")
         self._pending: deque[Future[None]] = deque()
         self._failure: BaseException | None = None
-        self._published_frames = 0
+        self._published_frames: int | None = None  # frames the last flush covered (None: no flush yet)
 
     @property
     def frames(self) -> int:
@@ -172,7 +172,7 @@ class ArrayStream:
     def _publish(self, final: bool) -> None:
         wait(list(self._pending))
         self.check()
-        if self._published_frames == self.frames:  # nothing new since the last flush
+        if self._published_frames == self.frames:  # nothing new since the last flush: all durable
             if final:
                 self._row.discard()
             return

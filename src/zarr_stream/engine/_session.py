@@ -21,7 +21,8 @@ __all__ = ["WriteSession"]
 class WriteSession:
     """The arrays of ``settings``, their encoder pool and their backend; open once constructed.
 
-    The store is checked and prepared, and every ``zarr.json`` written, before this returns.
+    The store is checked and prepared, and every ``zarr.json`` written, before this returns;
+    they are durable once the first ``flush()`` or ``close()`` returns.
     The first failure of any array fails them all: every later call raises it.
     """
 
@@ -44,8 +45,7 @@ class WriteSession:
                 for key in group_keys(self.arrays):
                     backend.write_document(document_key(key), group_document(), durable=False)
                 for stream in self.arrays.values():
-                    stream.document.write(durable=False)
-                backend.sync()
+                    stream.document.write(durable=False)  # durable at the first flush or close
             except ZarrStreamError:
                 raise
             except OSError as error:

@@ -11,14 +11,33 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import threading
 from pathlib import Path
 
 from zarr_stream.errors import StoreAccessError
 
-__all__ = ["PinnedDirectory"]
+__all__ = ["PinnedDirectory", "fsync_folder", "missing_folders"]
 
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+
+
+def missing_folders(path: Path) -> list[Path]:
+    """``path`` and the folders above it that do not exist, deepest first."""
+    missing = []
+    while not os.path.lexists(path) and path.parent != path:
+        missing.append(path)
+        path = path.parent
+    return missing
+
+
+def fsync_folder(path: Path) -> None:
+    """fsync the folder ``path``: its new entries survive a power loss."""
+    fd = os.open(path, os.O_RDONLY | _DIRECTORY | _CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class PinnedDirectory:
@@ -30,6 +49,10 @@ class PinnedDirectory:
         stat = os.fstat(self.fd)
         self._identity = (stat.st_dev, stat.st_ino)
         self._made: set[str] = {""}  # directories known to exist
+        # Directories whose entries makedirs changed: a new directory survives a power loss
+        # only once its parent is fsynced. Arrays' writer threads share them.
+        self._changed: set[str] = set()
+        self._changed_lock = threading.Lock()
 
     def check(self) -> None:
         """Raise StoreAccessError if ``path`` no longer names this directory (deleted, moved, replaced)."""
@@ -55,9 +78,20 @@ class PinnedDirectory:
             return
         parent = relative.rpartition("/")[0]
         self.makedirs(parent)
-        with contextlib.suppress(FileExistsError):
+        try:
             os.mkdir(relative, dir_fd=self.fd)
+        except FileExistsError:
+            pass
+        else:
+            with self._changed_lock:
+                self._changed.add(parent)
         self._made.add(relative)
+
+    def take_changed(self) -> set[str]:
+        """The directories whose entries :meth:`makedirs` changed since the last call."""
+        with self._changed_lock:
+            changed, self._changed = self._changed, set()
+        return changed
 
     def replace(self, source: str, target: str) -> None:
         """Move ``source`` to ``target``, replacing it (atomic)."""

@@ -24,7 +24,7 @@ from pathlib import Path
 from zarr_stream._threads import DaemonPool
 from zarr_stream.errors import ObjectExistsError, StoreAccessError
 from zarr_stream.storage._backend import Backend, Buffer, ShardFile, nbytes
-from zarr_stream.storage._directory import PinnedDirectory
+from zarr_stream.storage._directory import PinnedDirectory, fsync_folder, missing_folders
 from zarr_stream.storage._local_root import open_root
 
 __all__ = ["DATA_SYNC_BYTES", "FSYNC_THREADS", "LocalBackend", "fsync_and_drop", "fsync_path"]
@@ -164,7 +164,11 @@ class LocalBackend(Backend):
         self._syncing_lock = threading.Lock()
         self._data_syncs: dict[int, Future[None]] = {}  # the last data sync of each staged fd
         self._unsynced_dirs: set[str] = set()
-        self._durable_documents: set[str] = set()  # keys written durable at least once
+        # Documents: one lock for their writes and their fsyncs, so that a durable version is
+        # only ever replaced by a successor fsynced first.
+        self._documents_lock = threading.Lock()
+        self._durable_documents: set[str] = set()  # keys made durable at least once
+        self._unsynced_documents: set[str] = set()  # keys written since, not durable yet
 
     @property
     def root(self) -> PinnedDirectory:
@@ -172,7 +176,11 @@ class LocalBackend(Backend):
         return self._root
 
     def prepare(self, overwrite: bool) -> None:
+        created = missing_folders(self.path)
         self._root = open_root(self.path, overwrite)
+        if self.fsync:  # a new store folder survives a power loss once the folders above hold it
+            for folder in created:
+                fsync_folder(folder.parent)
         try:
             self._root.makedirs(self._staging)
         except OSError as error:
@@ -251,35 +259,59 @@ class LocalBackend(Backend):
     def write_document(self, key: str, data: bytes, durable: bool) -> None:
         root = self.root
         root.check()
-        # A document that may be durable is only replaced by a successor fsynced first, so a
-        # power cut leaves one whole version or the other. Before its first durable write
-        # nothing of it was promised, and the fsync is skipped: on a busy disk it waits for the
-        # journal to commit every shard written since, on the writer thread, at every shard row.
-        with self._syncing_lock:
+        with self._documents_lock:
+            # A document that may be durable is only replaced by a successor fsynced first, so a
+            # power cut leaves one whole version or the other. Before it is first made durable
+            # nothing of it was promised, and the fsync is skipped: on a busy disk it waits for
+            # the journal to commit every shard written since, on the writer thread, at every
+            # shard row. sync() makes it durable later.
+            sync_content = self.fsync and (durable or key in self._durable_documents)
+            staged, fd = self.staged_file()
+            try:
+                _write_parts(fd, [data], 0)
+                if sync_content:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            directory = key.rpartition("/")[0]
+            root.makedirs(directory)
+            root.replace(staged, key)
+            if not self.fsync:
+                return
             if durable:
+                for changed in sorted({directory} | root.take_changed()):  # and new folders' parents
+                    root.fsync(changed)
                 self._durable_documents.add(key)
-            sync_content = self.fsync and key in self._durable_documents
-        staged, fd = self.staged_file()
-        try:
-            _write_parts(fd, [data], 0)
-            if sync_content:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-        directory = key.rpartition("/")[0]
-        root.makedirs(directory)
-        root.replace(staged, key)
-        if durable and self.fsync:
-            root.fsync(directory)
+                self._unsynced_documents.discard(key)
+            elif not sync_content:
+                self._unsynced_documents.add(key)
+            else:
+                with self._syncing_lock:
+                    self._unsynced_dirs.add(directory)
 
     def sync(self) -> None:
         with self._syncing_lock:
             syncing, self._syncing = self._syncing, []
-            directories, self._unsynced_dirs = self._unsynced_dirs, set()
         for future in syncing:
             future.result()
+        if not self.fsync:
+            return
+        root = self.root
+        root.check()
+        with self._documents_lock:
+            documents, self._unsynced_documents = self._unsynced_documents, set()
+            for key in sorted(documents):
+                fd = root.open(key, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            self._durable_documents |= documents
+        with self._syncing_lock:
+            directories, self._unsynced_dirs = self._unsynced_dirs, set()
+        directories |= {key.rpartition("/")[0] for key in documents} | root.take_changed()
         for directory in sorted(directories):
-            self.root.fsync(directory)
+            root.fsync(directory)
 
     def close(self) -> None:
         """Wait for the background syncs, then remove the staging folder (the stream's own)."""
