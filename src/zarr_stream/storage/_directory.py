@@ -16,7 +16,7 @@ from pathlib import Path
 
 from zarr_stream.errors import StoreAccessError
 
-__all__ = ["PinnedDirectory", "fsync_folder", "missing_folders"]
+__all__ = ["PinnedDirectory", "missing_folders"]
 
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _DIRECTORY = getattr(os, "O_DIRECTORY", 0)
@@ -29,15 +29,6 @@ def missing_folders(path: Path) -> list[Path]:
         missing.append(path)
         path = path.parent
     return missing
-
-
-def fsync_folder(path: Path) -> None:
-    """fsync the folder ``path``: its new entries survive a power loss."""
-    fd = os.open(path, os.O_RDONLY | _DIRECTORY | _CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class PinnedDirectory:

@@ -24,7 +24,7 @@ from pathlib import Path
 from zarr_stream._threads import DaemonPool
 from zarr_stream.errors import ObjectExistsError, StoreAccessError
 from zarr_stream.storage._backend import Backend, Buffer, ShardFile, nbytes
-from zarr_stream.storage._directory import PinnedDirectory, fsync_folder, missing_folders
+from zarr_stream.storage._directory import PinnedDirectory, missing_folders
 from zarr_stream.storage._local_root import open_root
 
 __all__ = ["DATA_SYNC_BYTES", "FSYNC_THREADS", "LocalBackend", "fsync_and_drop", "fsync_path"]
@@ -180,7 +180,7 @@ class LocalBackend(Backend):
         self._root = open_root(self.path, overwrite)
         if self.fsync:  # a new store folder survives a power loss once the folders above hold it
             for folder in created:
-                fsync_folder(folder.parent)
+                fsync_path(folder.parent)
         try:
             self._root.makedirs(self._staging)
         except OSError as error:
