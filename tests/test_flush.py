@@ -187,7 +187,9 @@ def test_every_file_and_folder_a_flush_or_close_covers_is_fsynced_after_its_last
     synced = fsync_spy(monkeypatch)
     path = tmp_path / "new" / "deeper" / "s.zarr"
     arrays = [
-        zs.ArraySettings(key=key, dimensions=dims_from(SHAPE, (2, 8, 8), (2, 1, 2)), compression=zs.Compression())
+        zs.ArraySettings(
+            key=key, dimensions=dims_from(SHAPE, (2, 8, 8), (2, 1, 2)), compression=zs.Compression()
+        )
         for key in ("a/b/raw", "a/labels")
     ]
     frames = random_frames(SHAPE, 11, "uint16") + 1  # a complete shard row, then a partial one
