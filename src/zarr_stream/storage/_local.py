@@ -61,11 +61,11 @@ def _copy_range(src: int, dst: int, count: int) -> None:
         offset += copied
 
 
-def fsync_path(path: Path, sync: Callable[[int], None] = os.fsync) -> None:
-    """fsync the file or directory at ``path`` (with ``sync``)."""
+def fsync_path(path: Path, sync: Callable[[int], None] | None = None) -> None:
+    """fsync the file or directory at ``path`` with ``sync`` (``os.fsync`` as it is at the call)."""
     fd = os.open(path, os.O_RDONLY)
     try:
-        sync(fd)
+        (sync or os.fsync)(fd)
     finally:
         os.close(fd)
 
