@@ -58,3 +58,35 @@ def small_disk(tmp_path):
         yield mount
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """A moto S3 server for the whole session (its dummy credentials in the environment)."""
+    import os
+
+    from s3_server import CREDENTIALS, moto_server
+
+    saved = {name: os.environ.get(name) for name in CREDENTIALS}
+    os.environ.update(CREDENTIALS)
+    try:
+        with moto_server() as endpoint:
+            yield endpoint
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@pytest.fixture
+def bucket(s3_endpoint, request):
+    """A new, empty bucket on the session's S3 server."""
+    import uuid
+
+    from s3_server import Bucket
+
+    created = Bucket(s3_endpoint, f"test-{uuid.uuid4().hex[:20]}")
+    created.client.create_bucket(Bucket=created.name)
+    return created

@@ -20,6 +20,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, Literal, get_args
@@ -36,6 +37,7 @@ __all__ = [
     "Multiscale",
     "S3Settings",
     "StreamSettings",
+    "split_s3_url",
 ]
 
 DimensionKind = Literal["time", "channel", "space", "other"]
@@ -227,6 +229,27 @@ class S3Settings:
         object.__setattr__(self, "allow_http", _require_bool(self.allow_http, "s3 allow_http"))
 
 
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9._-]{1,62}")
+
+
+def split_s3_url(url: str) -> tuple[str, str]:
+    """``s3://bucket/prefix`` -> (bucket, prefix without slashes at its ends).
+
+    >>> split_s3_url("s3://my-bucket/runs/2026/")
+    ('my-bucket', 'runs/2026')
+    """
+    bucket, _, prefix = url.removeprefix("s3://").partition("/")
+    if not _BUCKET.fullmatch(bucket):
+        raise SettingsError(
+            "an s3 store must be s3://bucket/prefix, the bucket 3 to 63 lowercase letters, digits, "
+            f"'.', '-' or '_'. Got {url!r}."
+        )
+    prefix = prefix.strip("/")
+    if prefix and any(part in ("", ".", "..") for part in prefix.split("/")):
+        raise SettingsError(f"an s3 prefix must be plain '/'-separated names. Got {url!r}.")
+    return bucket, prefix
+
+
 def validate_key(key: object) -> str:
     """Check an output key: ``""`` (the root) or ``/``-separated plain segments.
 
@@ -408,6 +431,10 @@ class StreamSettings:
                 raise SettingsError("store must be a non-empty path. Got ''.")
             if "\0" in store:
                 raise SettingsError(f"store path must not contain a NUL byte. Got {store!r}.")
+            if "://" in store and store.split("://", 1)[0] not in ("file", "s3"):
+                raise SettingsError(f"store URLs must be file:// or s3://bucket/prefix. Got {store!r}.")
+            if store.startswith("s3://"):
+                split_s3_url(store)
         elif not _is_store_object(store):
             raise SettingsError(
                 f"store must be a path, a zarr Store or an obstore store. Got {self.store!r}."

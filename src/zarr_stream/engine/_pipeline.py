@@ -105,6 +105,8 @@ class ArrayStream:
             error = self._pending.popleft().exception()
             if error is not None and self._failure is None:
                 self._failure = error
+        if self._failure is None:  # an upload the writer handed over may have failed since
+            self._failure = self._backend.failure
         failure = self._failure
         if failure is not None:
             kind = type(failure) if isinstance(failure, _OWN_TYPES) else BackgroundError

@@ -33,7 +33,7 @@ class WriteSession:
         # Staged files go in the first array's folder, where no Zarr reader lists members.
         first = settings.arrays[0].key
         self._backend = backend = open_backend(
-            settings.store, knobs.fsync, f"{first}/{STAGING_NAME}".lstrip("/")
+            settings.store, knobs.fsync, f"{first}/{STAGING_NAME}".lstrip("/"), settings.s3
         )
         self._pool = DaemonPool(knobs.encode_threads, "zarr-stream-encode")
         self.arrays: dict[str, ArrayStream] = {}

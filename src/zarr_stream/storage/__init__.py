@@ -10,6 +10,7 @@ from zarr_stream.storage._local import (
 )
 from zarr_stream.storage._local_root import is_zarr_hierarchy, leftovers
 from zarr_stream.storage._resolve import open_backend
+from zarr_stream.storage._write_once_store import WriteOnceStore, is_document
 from zarr_stream.storage._zarr_store import StoreBackend
 
 __all__ = [
@@ -20,8 +21,10 @@ __all__ = [
     "LocalBackend",
     "ShardFile",
     "StoreBackend",
+    "WriteOnceStore",
     "fsync_and_drop",
     "fsync_path",
+    "is_document",
     "is_zarr_hierarchy",
     "leftovers",
     "nbytes",

@@ -102,6 +102,11 @@ class Backend(ABC):
     #: on disk); otherwise they are written once the slab is whole.
     writes_in_place = False
 
+    @property
+    def failure(self) -> BaseException | None:
+        """The first failure of the backend's own background writes (uploads), if one failed."""
+        return None
+
     @abstractmethod
     def prepare(self, overwrite: bool) -> None:
         """Make the root ready to write, or raise.

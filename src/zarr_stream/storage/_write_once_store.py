@@ -1,0 +1,136 @@
+"""A zarr ``Store`` over any obstore store whose data objects are written once.
+
+zarr-python's own :class:`zarr.storage.ObjectStore` already speaks obstore for everything a
+store does (byte-range gets, listing, deletes, pickling), so this subclasses it and changes
+only how objects are written:
+
+* a data key (a chunk or shard: anything but a metadata document) is created with a
+  conditional put (``mode="create"``, S3's ``If-None-Match: *``): if it exists, the put
+  fails and :class:`~zarr_stream.errors.ObjectExistsError` names the key. zarr's own
+  ``set_if_not_exists`` swallows that conflict; a stream must not.
+* a metadata document (``zarr.json``) is replaced whole in one PUT.
+
+The stream itself writes through :meth:`WriteOnceStore.create` and
+:meth:`WriteOnceStore.replace`, which return the new object's ETag, so that the stream's
+own partial shard (and its documents) are replaced only by a put conditioned on the
+version it wrote (S3's ``If-Match``).
+
+Retries: obstore retries a put that failed with a 5xx or a dropped connection, and the
+attempt it gave up on may have reached the store. A retried create then finds the object
+"already there", and a retried replace finds it "changed". Both are our own write when the
+object now holds exactly our bytes (its ETag is their MD5, as on S3 for a single PUT, or
+its content is equal), and the write carries on; any other object is foreign and an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING, Any
+
+import obstore as obs
+from obstore.exceptions import AlreadyExistsError, PreconditionError
+from zarr.core.buffer import Buffer as ZarrBuffer
+from zarr.storage import ObjectStore
+
+from zarr_stream.errors import ObjectExistsError
+
+if TYPE_CHECKING:
+    from zarr_stream.storage._backend import Buffer
+
+__all__ = ["WriteOnceStore", "is_document"]
+
+_DOCUMENT_NAMES = frozenset({"zarr.json", ".zarray", ".zgroup", ".zattrs", ".zmetadata"})
+
+
+def is_document(key: str) -> bool:
+    """Whether ``key`` names a metadata document (replaced whole) rather than a data object."""
+    return key.rsplit("/", 1)[-1] in _DOCUMENT_NAMES
+
+
+def _md5_e_tag(data: Buffer) -> str:
+    return f'"{hashlib.md5(data, usedforsecurity=False).hexdigest()}"'
+
+
+class WriteOnceStore(ObjectStore[Any]):
+    """A zarr Store over an obstore store (``S3Store``, ``LocalStore``, ``MemoryStore``, ...)
+    in which data objects are written once.
+
+    Parameters
+    ----------
+    store
+        The obstore store, set up with its credentials.
+    read_only
+        Whether writes are refused.
+
+    Examples
+    --------
+    >>> import numpy as np, zarr
+    >>> from obstore.store import MemoryStore
+    >>> store = WriteOnceStore(MemoryStore())
+    >>> array = zarr.create_array(store, shape=(4,), chunks=(2,), dtype="uint8")
+    >>> array[:2] = 1
+    >>> array[:2] = 2
+    Traceback (most recent call last):
+    ...
+    zarr_stream.errors.ObjectExistsError: data objects are written once: 'c/0' already exists.
+    """
+
+    def __eq__(self, value: object) -> bool:
+        return type(value) is type(self) and super().__eq__(value)
+
+    def __str__(self) -> str:
+        return f"write-once://{self.store!r}"
+
+    async def set(self, key: str, value: ZarrBuffer) -> None:
+        """Replace a document whole; create a data object, or raise ``ObjectExistsError``."""
+        self._check_writable()
+        data = value.as_buffer_like()
+        if is_document(key):
+            await obs.put_async(self.store, key, data)
+        else:
+            await self.create_async(key, data)
+
+    async def create_async(self, key: str, data: Buffer) -> str | None:
+        """Create ``key`` holding ``data``; return its ETag. An existing object raises, unless
+        it holds exactly ``data`` (our own earlier attempt, retried)."""
+        self._check_writable()
+        try:
+            result = await obs.put_async(self.store, key, data, mode="create", use_multipart=False)
+        except AlreadyExistsError as error:
+            e_tag = await self._our_e_tag(key, data)
+            if e_tag is None:
+                raise ObjectExistsError(f"data objects are written once: {key!r} already exists.") from error
+            return e_tag
+        return result["e_tag"]
+
+    async def replace_async(self, key: str, data: Buffer, e_tag: str | None) -> str | None:
+        """Replace ``key``, as long as it is still the version ``e_tag`` (which this stream
+        wrote); return the new ETag. A store that cannot check (obstore's ``LocalStore``,
+        which writes by atomic rename) replaces unconditionally."""
+        self._check_writable()
+        try:
+            result = await obs.put_async(self.store, key, data, mode={"e_tag": e_tag}, use_multipart=False)
+        except NotImplementedError:  # conditional updates unsupported (LocalStore): a plain replace
+            result = await obs.put_async(self.store, key, data, use_multipart=False)
+        except PreconditionError as error:
+            new_e_tag = await self._our_e_tag(key, data)
+            if new_e_tag is None:
+                raise ObjectExistsError(
+                    f"{key!r} was changed by another writer since this stream wrote it: "
+                    "it is left as it is, and this stream writes no more."
+                ) from error
+            return new_e_tag
+        return result["e_tag"]
+
+    async def _our_e_tag(self, key: str, data: Buffer) -> str | None:
+        """The ETag of ``key`` if it holds exactly ``data``, else None."""
+        try:
+            head = await obs.head_async(self.store, key)
+        except FileNotFoundError:
+            return None
+        if head["size"] != memoryview(data).nbytes:
+            return None
+        if head["e_tag"] == _md5_e_tag(data):
+            return head["e_tag"]
+        stored = await (await obs.get_async(self.store, key)).bytes_async()
+        return head["e_tag"] if memoryview(stored) == memoryview(data).cast("B") else None
