@@ -88,3 +88,145 @@ def test_each_flush_makes_everything_appended_readable_and_close_completes_it(bu
                 stream.flush()
                 np.testing.assert_array_equal(read_back(bucket, "raw"), expected(array, frames[:count]))
     np.testing.assert_array_equal(read_back(bucket, "raw"), expected(array, frames))
+
+
+def snapshot(bucket) -> dict[str, bytes]:
+    client = bucket.client
+    return {key: client.get_object(Bucket=bucket.name, Key=key)["Body"].read() for key in bucket.keys()}
+
+
+def test_a_stream_pointed_at_an_existing_array_refuses_and_changes_nothing(bucket):
+    array = array_settings("3d", "zstd")
+    frames = random_frames(LAYOUTS["3d"][0], 19, "uint16")
+    with zs.ZarrStream(zs.StreamSettings(store=bucket.obstore(), arrays=[array])) as stream:
+        stream.append(frames)
+    before = snapshot(bucket)
+    with pytest.raises(zs.StoreExistsError, match="must be empty unless overwrite=True"):
+        zs.ZarrStream(zs.StreamSettings(store=bucket.obstore(), arrays=[array]))
+    assert snapshot(bucket) == before
+    np.testing.assert_array_equal(read_back(bucket, "raw"), expected(array, frames))
+
+
+def test_two_streams_racing_to_create_one_array_leave_the_winners_data_whole(bucket):
+    """Both open at once, again and again: one wins, the other gets a FileExistsError, no object is mixed."""
+    import threading
+
+    array = array_settings("many-shards-along-t", "zstd")
+    shape = LAYOUTS["many-shards-along-t"][0]
+    for attempt in range(6):
+        prefix = f"race{attempt}.zarr"
+        barrier = threading.Barrier(2)
+        outcome: dict[int, object] = {}
+
+        def run(seed: int, prefix: str = prefix, barrier=barrier, outcome=outcome) -> None:
+            frames = random_frames(shape, 11, "uint16", seed=seed)
+            barrier.wait()
+            try:
+                with zs.ZarrStream(zs.StreamSettings(store=bucket.obstore(prefix), arrays=[array])) as s:
+                    for frame in frames:
+                        s.append(frame)
+                outcome[seed] = frames
+            except zs.ZarrStreamError as error:
+                outcome[seed] = error
+
+        threads = [threading.Thread(target=run, args=(seed,)) for seed in (1, 2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        winners = [frames for frames in outcome.values() if isinstance(frames, np.ndarray)]
+        losers = [error for error in outcome.values() if isinstance(error, BaseException)]
+        assert len(winners) == 1 and len(losers) == 1, outcome
+        assert isinstance(losers[0], FileExistsError), losers[0]
+        np.testing.assert_array_equal(read_back(bucket, "raw", prefix), expected(array, winners[0]))
+
+
+def test_a_foreign_object_at_a_shard_key_is_never_overwritten_and_fails_the_stream(bucket):
+    array = array_settings("many-shards-along-t", "zstd")  # shards of 2 frames along t
+    frames = random_frames(LAYOUTS["many-shards-along-t"][0], 11, "uint16")
+    stream = zs.ZarrStream(zs.StreamSettings(store=bucket.obstore(), arrays=[array]))
+    bucket.client.put_object(Bucket=bucket.name, Key="data.zarr/raw/c/2/0/0", Body=b"not ours")
+    stream.append(frames[:4])
+    stream.flush()  # shard rows 0 and 1: fine
+    with pytest.raises(zs.ObjectExistsError, match=r"'raw/c/2/0/0' already exists"):
+        stream.append(frames[4:6])
+        stream.flush()
+    with pytest.raises(zs.ObjectExistsError):
+        stream.close()
+    body = bucket.client.get_object(Bucket=bucket.name, Key="data.zarr/raw/c/2/0/0")["Body"].read()
+    assert body == b"not ours"
+    got = zarr.open_array(ObjectStore(bucket.obstore(), read_only=True), path="raw", mode="r")
+    assert got.shape[0] == 4
+    np.testing.assert_array_equal(got[:4], expected(array, frames[:4]))
+
+
+def test_a_flushed_partial_shard_changed_by_someone_else_is_not_replaced(bucket):
+    array = array_settings("many-shards-along-t", "zstd")
+    frames = random_frames(LAYOUTS["many-shards-along-t"][0], 11, "uint16")
+    stream = zs.ZarrStream(zs.StreamSettings(store=bucket.obstore(), arrays=[array]))
+    stream.append(frames[:3])
+    stream.flush()  # shard row 1 is partial: frame 2 of 2..3
+    bucket.client.put_object(Bucket=bucket.name, Key="data.zarr/raw/c/1/0/0", Body=b"someone else")
+    stream.append(frames[3])
+    with pytest.raises(zs.ObjectExistsError, match="changed by another writer"):
+        stream.flush()
+    with pytest.raises(zs.ObjectExistsError):
+        stream.close()
+    body = bucket.client.get_object(Bucket=bucket.name, Key="data.zarr/raw/c/1/0/0")["Body"].read()
+    assert body == b"someone else"
+
+
+def error_texts(error: BaseException) -> str:
+    """Every message and repr along the chain of ``error``."""
+    texts = []
+    while error is not None:
+        texts += [str(error), repr(error)]
+        error = error.__cause__ or error.__context__
+    return "\n".join(texts)
+
+
+def s3_stream_settings(url: str, endpoint: str) -> zs.StreamSettings:
+    return zs.StreamSettings(
+        store=url,
+        arrays=[array_settings("3d", "zstd")],
+        s3=zs.S3Settings(endpoint=endpoint, region="us-east-1", allow_http=True),
+    )
+
+
+def test_a_wrong_endpoint_fails_at_creation_within_seconds(bucket):
+    import time
+
+    from s3_server import CREDENTIALS, free_port
+
+    start = time.monotonic()
+    with pytest.raises(zs.StoreAccessError, match="must be reachable") as caught:
+        zs.ZarrStream(s3_stream_settings(bucket.url(), f"http://127.0.0.1:{free_port()}"))
+    assert time.monotonic() - start < 60  # obstore's retries are bounded; not a timing assertion
+    assert isinstance(caught.value, OSError) and caught.value.__cause__ is not None
+    assert CREDENTIALS["AWS_SECRET_ACCESS_KEY"] not in error_texts(caught.value)
+
+
+def test_a_missing_bucket_fails_at_creation(bucket):
+    with pytest.raises(zs.StoreAccessError, match="must be reachable") as caught:
+        zs.ZarrStream(s3_stream_settings("s3://no-such-bucket-here/x.zarr", bucket.endpoint))
+    assert caught.value.__cause__ is not None
+
+
+@pytest.fixture(scope="module")
+def authenticating_endpoint(s3_endpoint):
+    """A second moto server that checks credentials (the session's accepts any)."""
+    from s3_server import moto_server
+
+    with moto_server({"INITIAL_NO_AUTH_ACTION_COUNT": "0"}) as endpoint:
+        yield endpoint
+
+
+def test_bad_credentials_fail_at_creation_and_never_show(authenticating_endpoint, monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAWRONGWRONGWRONG1")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong-secret-that-must-never-be-printed")
+    settings = s3_stream_settings("s3://some-bucket/x.zarr", authenticating_endpoint)
+    with pytest.raises(zs.StoreAccessError, match="must be reachable") as caught:
+        zs.ZarrStream(settings)
+    texts = error_texts(caught.value) + repr(settings)
+    assert "wrong-secret-that-must-never-be-printed" not in texts
+    assert "403" in texts or "InvalidAccessKeyId" in texts or "Forbidden" in texts

@@ -69,10 +69,10 @@ class WriteOnceStore(ObjectStore[Any]):
     >>> store = WriteOnceStore(MemoryStore())
     >>> array = zarr.create_array(store, shape=(4,), chunks=(2,), dtype="uint8")
     >>> array[:2] = 1
-    >>> array[:2] = 2
+    >>> array[:2] = 2  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    zarr_stream.errors.ObjectExistsError: data objects are written once: 'c/0' already exists.
+    zarr_stream.errors.ObjectExistsError: data objects are written once: 'c/0' already exists, ...
     """
 
     def __eq__(self, value: object) -> bool:
@@ -99,7 +99,10 @@ class WriteOnceStore(ObjectStore[Any]):
         except AlreadyExistsError as error:
             e_tag = await self._our_e_tag(key, data)
             if e_tag is None:
-                raise ObjectExistsError(f"data objects are written once: {key!r} already exists.") from error
+                raise ObjectExistsError(
+                    f"data objects are written once: {key!r} already exists, written by someone "
+                    "else; it is left as it is."
+                ) from error
             return e_tag
         return result["e_tag"]
 

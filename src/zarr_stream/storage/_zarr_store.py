@@ -51,6 +51,11 @@ UPLOAD_BYTES = 256 << 20
 OPEN_TIMEOUT = 30.0
 
 
+def brief(error: BaseException) -> str:
+    """``error``'s message without the debug dump obstore appends (it stays in the chained cause)."""
+    return str(error).split("\n\nDebug source:", 1)[0].strip()
+
+
 class _StoreShardFile(ShardFile):
     """A shard's bytes in memory, as they will be put."""
 
@@ -121,7 +126,7 @@ class StoreBackend(Backend):
             raise
         except Exception as error:
             raise StoreAccessError(
-                f"the store must be reachable and writable. Got {self.store!r}: {error}"
+                f"the store must be reachable and writable. Got {self.store!r}: {brief(error)}"
             ) from error
         finally:
             probe.shutdown(wait=False)
@@ -177,7 +182,7 @@ class StoreBackend(Backend):
         except ZarrStreamError:
             raise
         except Exception as error:
-            raise StoreAccessError(f"writing {key!r} to {self.store!r} failed: {error}") from error
+            raise StoreAccessError(f"writing {key!r} to {self.store!r} failed: {brief(error)}") from error
 
     def _put_write_once(self, key: str, data: Buffer, replace: bool) -> None:
         store = self.store
