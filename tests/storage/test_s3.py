@@ -230,3 +230,69 @@ def test_bad_credentials_fail_at_creation_and_never_show(authenticating_endpoint
     texts = error_texts(caught.value) + repr(settings)
     assert "wrong-secret-that-must-never-be-printed" not in texts
     assert "403" in texts or "InvalidAccessKeyId" in texts or "Forbidden" in texts
+
+
+def fast_retries(max_retries: int) -> dict:
+    from datetime import timedelta
+
+    return {
+        "max_retries": max_retries,
+        "retry_timeout": timedelta(seconds=60),
+        "backoff": {"init_backoff": timedelta(milliseconds=5), "max_backoff": timedelta(milliseconds=100)},
+    }
+
+
+def stream_with_flushes(store, array: zs.ArraySettings, frames: np.ndarray) -> None:
+    with zs.ZarrStream(zs.StreamSettings(store=store, arrays=[array])) as stream:
+        for count, frame in enumerate(frames, 1):
+            stream.append(frame)
+            if count % 4 == 1:
+                stream.flush()
+
+
+@pytest.mark.parametrize("faults", ["status", "drop_upload", "drop_answer", "all"])
+def test_a_stream_through_a_faulty_link_completes_with_identical_data_and_objects(bucket, faults):
+    from fault_proxy import FaultPlan, FaultProxy
+
+    rates = {"status": 0.15, "drop_upload": 0.1, "drop_answer": 0.15, "delay": 0.05}
+    if faults != "all":
+        rates = {faults: 0.3}
+    methods = ("PUT", "GET", "HEAD", "POST", "DELETE") if faults == "all" else ("PUT",)
+    plan = FaultPlan(seed=len(faults), methods=methods, **rates)
+    array = array_settings("many-shards-along-t", "zstd")
+    frames = random_frames(LAYOUTS["many-shards-along-t"][0], 11, "uint16")
+    stream_with_flushes(bucket.obstore("clean.zarr"), array, frames)  # the same stream, no faults
+    with FaultProxy(bucket.endpoint, plan) as proxy:
+        store = bucket.obstore(endpoint=proxy.endpoint, retry_config=fast_retries(10))
+        stream_with_flushes(store, array, frames)
+    assert sum(count for fault, count in plan.counts.items() if fault != "forwarded") >= 5, plan.counts
+    np.testing.assert_array_equal(read_back(bucket, "raw"), expected(array, frames))
+    clean = {key.removeprefix("clean.zarr/") for key in bucket.keys("clean.zarr/")}
+    assert {key.removeprefix("data.zarr/") for key in bucket.keys("data.zarr/")} == clean
+    assert bucket.multipart_uploads() == []
+
+
+def test_faults_past_the_retry_budget_fail_the_next_call_and_keep_every_flushed_frame(bucket):
+    from fault_proxy import FaultPlan, FaultProxy
+
+    array = array_settings("many-shards-along-t", "zstd")
+    frames = random_frames(LAYOUTS["many-shards-along-t"][0], 11, "uint16")
+    plan = FaultPlan(methods=("PUT",))
+    with FaultProxy(bucket.endpoint, plan) as proxy:
+        store = bucket.obstore(endpoint=proxy.endpoint, retry_config=fast_retries(2))
+        stream = zs.ZarrStream(zs.StreamSettings(store=store, arrays=[array]))
+        stream.append(frames[:5])
+        stream.flush()
+        flushed = snapshot(bucket)
+        plan.always_fail = True
+        with pytest.raises(zs.ZarrStreamError) as caught:
+            stream.append(frames[5:9])  # completes shard row 2: its upload fails in the background
+            stream.flush()
+        assert "503" in error_texts(caught.value) or "500" in error_texts(caught.value)
+        with pytest.raises(zs.ZarrStreamError):
+            stream.append(frames[9])  # it stays raised
+        with pytest.raises(zs.ZarrStreamError):
+            stream.close()
+        plan.always_fail = False
+    assert snapshot(bucket) == flushed  # nothing after the failure was written, nothing lost
+    np.testing.assert_array_equal(read_back(bucket, "raw"), expected(array, frames[:5]))
