@@ -89,14 +89,41 @@ def info(store: str, write: Callable[[str], None] = print) -> None:
         )
 
 
-def demo(out: str, frames: int, size: int, chunk_t: int) -> None:
-    """Stream synthetic camera frames to ``out`` and summarise what was written."""
+def _reader_store(out: str, s3: zs.S3Settings | None) -> Any:
+    """What zarr-python opens to read ``out`` back: the path, or zarr's ObjectStore of the bucket."""
+    if s3 is None:
+        return out
+    from zarr.storage import ObjectStore
+
+    from zarr_stream.storage import s3_store
+
+    return ObjectStore(s3_store(out, s3), read_only=True)
+
+
+def _stored_bytes_of(out: str, reader: Any) -> int:
+    if isinstance(reader, str):
+        return _stored_bytes(Path(out))
+    import obstore
+
+    return sum(item["size"] for batch in obstore.list(reader.store) for item in batch)
+
+
+def demo(
+    out: str, frames: int, size: int, chunk_t: int, endpoint: str | None = None, region: str | None = None
+) -> None:
+    """Stream synthetic camera frames to ``out`` (a path or ``s3://bucket/prefix``) and summarise it."""
+    s3 = None
+    if out.startswith("s3://"):
+        s3 = zs.S3Settings(endpoint=endpoint, region=region, allow_http=(endpoint or "").startswith("http://"))
+    elif endpoint is not None or region is not None:
+        raise zs.SettingsError(f"--endpoint and --region apply to s3:// outputs only. Got --out {out!r}.")
     sources = camera_frames(8, size, size)
     chunk = min(256, size)
     shard = min(4, -(-size // chunk))  # up to 4x4 chunks per shard, no more than the frame needs
     settings = zs.StreamSettings(
         store=out,
         overwrite=True,
+        s3=s3,
         arrays=[
             zs.ArraySettings(
                 key="raw",
@@ -125,10 +152,11 @@ def demo(out: str, frames: int, size: int, chunk_t: int) -> None:
                 sys.stdout.flush()
     seconds = time.perf_counter() - start
     print()
-    array = zarr.open_array(out, path="raw", mode="r")
-    stored = _stored_bytes(Path(out))
+    reader = _reader_store(out, s3)
+    array = zarr.open_array(reader, path="raw", mode="r")
+    stored = _stored_bytes_of(out, reader)
     summary = {
-        "store": str(Path(out).absolute()),
+        "store": out if s3 is not None else str(Path(out).absolute()),
         "shape": list(array.shape),
         "chunks": list(array.chunks),
         "shards": list(array.shards or ()),
@@ -149,12 +177,15 @@ def demo(out: str, frames: int, size: int, chunk_t: int) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="zarr-stream", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    p_demo = sub.add_parser("demo", help="stream synthetic camera frames to a local store and summarise it")
+    p_demo = sub.add_parser("demo", help="stream synthetic camera frames to a store and summarise it")
     p_demo.add_argument(
         "--out",
         default="demo.zarr",
-        help="output store path (a Zarr store there is replaced; any other folder is refused)",
+        help="output store: a path or s3://bucket/prefix (a Zarr store there is replaced; "
+        "anything else is refused)",
     )
+    p_demo.add_argument("--endpoint", help="S3 endpoint URL, for s3:// outputs (default: AWS)")
+    p_demo.add_argument("--region", help="S3 region, for s3:// outputs (default: from the AWS config)")
     p_demo.add_argument("--frames", type=int, default=128, help="frames to stream (default 128)")
     p_demo.add_argument("--size", type=int, default=2048, help="frame height and width (default 2048)")
     p_demo.add_argument("--chunk-t", type=int, default=32, help="frames per chunk (default 32)")
@@ -179,7 +210,7 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
                 "--frames, --size and --chunk-t must be >= 1. "
                 f"Got {args.frames}, {args.size}, {args.chunk_t}."
             )
-        demo(args.out, args.frames, args.size, args.chunk_t)
+        demo(args.out, args.frames, args.size, args.chunk_t, args.endpoint, args.region)
     elif args.command == "bench":
         return bench.run_bench(args)
     elif args.json:

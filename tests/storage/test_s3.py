@@ -296,3 +296,16 @@ def test_faults_past_the_retry_budget_fail_the_next_call_and_keep_every_flushed_
         plan.always_fail = False
     assert snapshot(bucket) == flushed  # nothing after the failure was written, nothing lost
     np.testing.assert_array_equal(read_back(bucket, "raw"), expected(array, frames[:5]))
+
+
+def test_the_demo_streams_to_s3_and_reads_its_frames_back(bucket, capsys):
+    from zarr_stream.cli import main as cli
+    from zarr_stream.testing import camera_frames
+
+    url = bucket.url("runs/demo.zarr")
+    for _ in range(2):  # the second run replaces the first: it is a Zarr hierarchy
+        assert cli(["demo", "--out", url, "--endpoint", bucket.endpoint, "--frames", "10", "--size", "96"]) == 0
+    assert f"store: {url}" in capsys.readouterr().out
+    sources = camera_frames(8, 96, 96)
+    got = read_back(bucket, "raw", "runs/demo.zarr")
+    np.testing.assert_array_equal(got, np.stack([sources[i % 8] for i in range(10)]))

@@ -10,6 +10,7 @@ from zarr_stream.storage._local import (
 )
 from zarr_stream.storage._local_root import is_zarr_hierarchy, leftovers
 from zarr_stream.storage._resolve import open_backend
+from zarr_stream.storage._s3 import s3_store
 from zarr_stream.storage._write_once_store import WriteOnceStore, is_document
 from zarr_stream.storage._zarr_store import StoreBackend
 
@@ -29,4 +30,5 @@ __all__ = [
     "leftovers",
     "nbytes",
     "open_backend",
+    "s3_store",
 ]
