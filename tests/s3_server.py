@@ -7,14 +7,13 @@ of HTTP is mocked. Credentials are dummies set in the environment, where obstore
 from __future__ import annotations
 
 import contextlib
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+
+from zarr_stream import testing
+from zarr_stream.testing import free_port
+
+__all__ = ["CREDENTIALS", "Bucket", "free_port", "moto_server", "s3_client"]
 
 CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing-key-id",
@@ -23,42 +22,11 @@ CREDENTIALS = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.contextmanager
 def moto_server(extra_env: dict[str, str] | None = None) -> Iterator[str]:
-    """Run a moto server; yield its endpoint URL; stop it."""
-    port = free_port()
-    env = {**os.environ, **CREDENTIALS, **(extra_env or {})}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2).read()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"moto server did not start on {endpoint}") from None
-                time.sleep(0.1)
+    """Run a moto server with the test credentials; yield its endpoint URL."""
+    with testing.moto_server({**CREDENTIALS, **(extra_env or {})}) as (endpoint, _):
         yield endpoint
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def s3_client(endpoint: str):  # type: ignore[no-untyped-def]

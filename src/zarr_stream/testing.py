@@ -11,15 +11,22 @@ Use it in your own tests::
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Sequence
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import zarr
 
-__all__ = ["assert_round_trip", "camera_frames", "expected_array"]
+__all__ = ["assert_round_trip", "camera_frames", "expected_array", "free_port", "moto_server"]
 
 
 def camera_frames(count: int, height: int, width: int, seed: int = 0) -> list[np.ndarray]:
@@ -80,3 +87,46 @@ def assert_round_trip(store: Any, frames: Sequence[npt.ArrayLike] | np.ndarray, 
     assert got.dtype == stacked.dtype, f"dtype of {key!r}: got {got.dtype}, appended {stacked.dtype}"
     expected = expected_array(array.shape, stacked, array.fill_value)
     np.testing.assert_array_equal(got, expected, err_msg=f"the array {key!r} of {store!r}")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def moto_server(env: dict[str, str] | None = None) -> Iterator[tuple[str, int]]:
+    """Run a local S3-compatible server (moto in server mode, ``pip install 'moto[server]'``)
+    on 127.0.0.1 and a free port; yield its endpoint URL and process id; stop it.
+
+    ``env`` is added to the server's environment (``{"INITIAL_NO_AUTH_ACTION_COUNT": "0"}``
+    makes it check credentials). Clients need some credentials in their environment.
+    """
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2).read()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the moto server did not start on {endpoint}") from None
+                time.sleep(0.1)
+        yield endpoint, process.pid
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -39,6 +39,10 @@ def report(medians: dict[str, dict[str, float]], workloads: list[str], engines: 
     for w in workloads:
         for line in ratio_lines(medians, w, engines):
             print(f"{w:<8} {line}")
+        shares = [f"{e} {medians[f'{w}/{e}']['server_cpu_share']:.0%}" for e in engines
+                  if "server_cpu_share" in medians.get(f"{w}/{e}", {})]  # fmt: skip
+        if shares:
+            print(f"{w:<8} the S3 server's CPU while each wrote (of one core): {', '.join(shares)}")
 
 
 def ceiling_parts(ceiling: dict[str, float]) -> str:
@@ -75,4 +79,8 @@ def ratio_lines(medians: dict[str, dict[str, float]], workload: str, engines: li
             if fast:
                 line += f"; fsync off {fast['mib_per_s'] / m['mib_per_s']:.2f}x"
         lines.append(line)
+    memory, local = medians.get(f"{workload}/zarr-stream-memory"), medians.get(f"{workload}/zarr-stream-local")
+    if memory and local:
+        lines.append(f"zarr-stream through an obstore MemoryStore / to local disk: "
+                     f"{memory['mib_per_s'] / local['mib_per_s']:.2f}x (the store adapter's own cost)")  # fmt: skip
     return lines

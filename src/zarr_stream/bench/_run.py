@@ -36,7 +36,8 @@ import numpy as np
 from zarr_stream.bench._ceiling import MiB, fsync_tree, run_ceiling
 from zarr_stream.bench._memory import peak_rss_mib, rss_mib
 from zarr_stream.bench._report import report, summarize
-from zarr_stream.bench._workloads import WORKLOADS, Workload, source_frames
+from zarr_stream.bench._s3 import S3_ENGINES, S3_WRITERS, clear_prefix, process_cpu_seconds, s3_server
+from zarr_stream.bench._workloads import ALL_WORKLOADS, S3_WORKLOADS, WORKLOADS, Workload, source_frames
 from zarr_stream.bench._writers import WRITERS
 
 __all__ = ["PEERS", "add_arguments", "available_peers", "bench", "main", "run_bench", "run_writer"]
@@ -50,14 +51,16 @@ PEER_MODULES = {
 }
 
 
-def run_writer(engine: str, workload: Workload, out: Path, fps: float | None) -> dict[str, Any]:
-    """Stream the workload through one writer in this process and measure it."""
+def run_writer(engine: str, workload: Workload, out: Path | str, fps: float | None) -> dict[str, Any]:
+    """Stream the workload through one writer in this process and measure it (``out``: a
+    path, or an ``s3://`` URL for the S3 workloads, whose writers are durable at close)."""
     frames = source_frames(workload)
     baseline = rss_mib()
     latencies = np.empty(workload.frames)
     period = 1.0 / fps if fps else 0.0
     start = time.perf_counter()
-    writer = WRITERS[engine](workload, out)  # type: ignore[call-arg]
+    writers = S3_WRITERS if workload.name in S3_WORKLOADS else WRITERS
+    writer = writers[engine](workload, out)
     for i in range(workload.frames):
         if period:
             delay = start + i * period - time.perf_counter()
@@ -69,7 +72,8 @@ def run_writer(engine: str, workload: Workload, out: Path, fps: float | None) ->
     writer.close()
     seconds = time.perf_counter() - start
     peak = peak_rss_mib()
-    fsync_tree(out)
+    if isinstance(out, Path):
+        fsync_tree(out)
     durable = time.perf_counter() - start
     total = workload.frames * workload.frame_bytes / MiB
     return {
@@ -86,6 +90,13 @@ def run_writer(engine: str, workload: Workload, out: Path, fps: float | None) ->
 
 def _child(args: argparse.Namespace) -> None:
     workload = _workload(args)
+    if args.out.startswith("s3://"):
+        try:
+            result = run_writer(args.engine, workload, args.out, args.fps)
+        finally:
+            clear_prefix(args.out)
+        print(json.dumps(result))
+        return
     out = Path(args.out)
     try:
         if args.engine == "ceiling":
@@ -101,24 +112,28 @@ def _child(args: argparse.Namespace) -> None:
 
 
 def _workload(args: argparse.Namespace) -> Workload:
-    base = WORKLOADS[args.workload]
+    base = ALL_WORKLOADS[args.workload]
     return Workload(
         base.name, base.chunks, base.shard_counts, base.codec, base.level, base.shuffle, base.data,
         frames=args.frames or base.frames, size=args.size or base.size,
     )  # fmt: skip
 
 
-def _spawn(engine: str, args: argparse.Namespace, workload: str, scratch: Path) -> dict[str, Any] | None:
+def _spawn(
+    engine: str, args: argparse.Namespace, workload: str, scratch: Path | str
+) -> dict[str, Any] | None:
+    out = f"{scratch}/{engine}.zarr" if isinstance(scratch, str) else str(scratch / f"{engine}.zarr")
     command = [
         sys.executable, "-m", "zarr_stream.bench", "--child", "--engine", engine,
-        "--workload", workload, "--out", str(scratch / f"{engine}.zarr"),
+        "--workload", workload, "--out", out,
         "--frames", str(args.frames or 0), "--size", str(args.size or 0),
     ]  # fmt: skip
     if args.fps:
         command += ["--fps", str(args.fps)]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
-        print(f"  {engine} on {workload} failed: {done.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
+        last = done.stderr.strip().splitlines()[-1:] or [f"exit status {done.returncode}, no message"]
+        print(f"  {engine} on {workload} failed: {last[0]}", file=sys.stderr)
         return None
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
@@ -131,6 +146,8 @@ def available_peers() -> list[str]:
 
 
 def bench(args: argparse.Namespace) -> dict[str, Any]:
+    if args.s3 or args.workload in S3_WORKLOADS:
+        return _bench_s3(args)
     workloads = list(WORKLOADS) if args.workload == "all" else [args.workload]
     peers = available_peers() if args.compare else []
     if args.compare and len(peers) < len(PEERS):
@@ -154,8 +171,35 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
     return medians
 
 
+def _bench_s3(args: argparse.Namespace) -> dict[str, Any]:
+    """The S3 workloads against an S3 server: ours, acquire-zarr and zarr-python, interleaved;
+    each run's server CPU beside it; ours through a MemoryStore and to local disk too."""
+    workloads = list(S3_WORKLOADS) if args.workload in ("all", *WORKLOADS) else [args.workload]
+    peers = set(available_peers())
+    engines = [e for e in S3_ENGINES if e not in PEER_MODULES or e in peers]
+    runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    with s3_server(args.endpoint) as (url, server_pid):
+        for run in range(args.runs):
+            for workload in workloads:
+                for engine in engines:
+                    cpu = process_cpu_seconds(server_pid) if server_pid else 0.0
+                    result = _spawn(engine, args, workload, f"{url}/run{run}-{workload}")
+                    if result is None:
+                        continue
+                    if server_pid and not engine.endswith(("-memory", "-local")):
+                        result["server_cpu_share"] = (process_cpu_seconds(server_pid) - cpu) / result["seconds"]
+                    runs.setdefault((workload, engine), []).append(result)
+                    print(f"  run {run + 1}/{args.runs} {workload:>11} {engine:<19} "
+                          f"{result['mib_per_s']:7.0f} MiB/s", file=sys.stderr, flush=True)  # fmt: skip
+    medians = {f"{w}/{e}": summarize(e, rs) for (w, e), rs in runs.items()}
+    report(medians, workloads, engines)
+    return medians
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--workload", default="all", choices=["all", *WORKLOADS])
+    parser.add_argument("--workload", default="all", choices=["all", *ALL_WORKLOADS])
+    parser.add_argument("--s3", action="store_true", help="stream the S3 workloads to a local moto server")
+    parser.add_argument("--endpoint", default=None, help="with --s3: an S3 endpoint (and bucket) to use instead")
     parser.add_argument("--compare", action="store_true", help="also run the installed peers")
     parser.add_argument("--runs", type=int, default=3, help="interleaved runs per engine (median reported)")
     parser.add_argument("--fps", type=float, default=None, help="pace appends at this many frames per second")

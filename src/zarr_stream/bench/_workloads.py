@@ -9,7 +9,7 @@ import numpy as np
 from zarr_stream.settings import Codec, Shuffle
 from zarr_stream.testing import camera_frames
 
-__all__ = ["SOURCE_FRAMES", "WORKLOADS", "Workload", "source_frames"]
+__all__ = ["ALL_WORKLOADS", "S3_WORKLOADS", "SOURCE_FRAMES", "WORKLOADS", "Workload", "source_frames"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +40,14 @@ WORKLOADS = {
     "zstd": Workload("zstd", chunks=(64, 256, 256), shard_counts=(1, 4, 4), codec="zstd"),
     "lz4": Workload("lz4", chunks=(8, 512, 512), shard_counts=(1, 2, 2), codec="lz4"),
 }
+#: Streamed to an S3 server (``--s3``). acquire-zarr 0.10 uploads shards over 5 MiB in parts,
+#: and against moto those fail ("I/O error" at close, or a crash) from 16 MiB shards on, so
+#: the first workload keeps shards at 8 MiB raw (4 frames); the second has 64 MiB shards.
+S3_WORKLOADS = {
+    "s3-zstd": Workload("s3-zstd", chunks=(4, 256, 256), shard_counts=(1, 4, 4), codec="zstd"),
+    "s3-zstd-big": Workload("s3-zstd-big", chunks=(32, 256, 256), shard_counts=(1, 4, 4), codec="zstd"),
+}
+ALL_WORKLOADS = {**WORKLOADS, **S3_WORKLOADS}
 SOURCE_FRAMES = 8  # distinct frames, cycled
 
 

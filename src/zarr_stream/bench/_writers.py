@@ -32,7 +32,7 @@ class Writer(Protocol):
 
 
 class ZarrStreamWriter:
-    def __init__(self, workload: Workload, path: Path) -> None:
+    def __init__(self, workload: Workload, path: Path, s3: zs.S3Settings | None = None) -> None:
         names = ("t", "y", "x")
         sizes = (0, workload.size, workload.size)
         dims = [
@@ -47,6 +47,7 @@ class ZarrStreamWriter:
         settings = zs.StreamSettings(
             store=path,
             overwrite=True,
+            s3=s3,
             arrays=[zs.ArraySettings(key="raw", dtype="uint16", dimensions=dims, compression=compression)],
         )
         self._stream = zs.ZarrStream(settings)
@@ -67,10 +68,11 @@ class ZarrStreamNoFsyncWriter(ZarrStreamWriter):
 
 
 class AcquireZarrWriter:
-    def __init__(self, workload: Workload, path: Path) -> None:
+    def __init__(self, workload: Workload, path: Path, s3: Any = None) -> None:
         import acquire_zarr as az
 
-        shutil.rmtree(path, ignore_errors=True)
+        if s3 is None:
+            shutil.rmtree(path, ignore_errors=True)
         compression = None
         if workload.codec is not None:
             codec = {"zstd": az.CompressionCodec.BLOSC_ZSTD, "lz4": az.CompressionCodec.BLOSC_LZ4}[
@@ -93,6 +95,8 @@ class AcquireZarrWriter:
             array.compression = compression
         settings = az.StreamSettings()
         settings.store_path = str(path)
+        if s3 is not None:  # an acquire_zarr.S3Settings: path is the prefix in its bucket
+            settings.s3 = s3
         settings.arrays = [array]
         self._stream = az.ZarrStream(settings)
 
@@ -193,7 +197,7 @@ class TensorstoreWriter(_SlabWriter):
 class ZarrPythonWriter(_SlabWriter):
     codec_pipeline: str | None = None  # zarr-python's own
 
-    def __init__(self, workload: Workload, path: Path) -> None:
+    def __init__(self, workload: Workload, path: Path | Any) -> None:
         import zarr
         from zarr.codecs import BloscCodec
 
@@ -206,7 +210,7 @@ class ZarrPythonWriter(_SlabWriter):
         pipeline = {"codec_pipeline.path": self.codec_pipeline} if self.codec_pipeline else {}
         with zarr.config.set(pipeline):  # an array keeps the pipeline it was created with
             self._array = zarr.create_array(
-                str(path), name="raw", shape=(0, workload.size, workload.size), dtype="uint16",
+                str(path) if isinstance(path, Path) else path, name="raw", shape=(0, workload.size, workload.size), dtype="uint16",
                 chunks=workload.chunks, shards=workload.shard_shape, compressors=compressors,
                 fill_value=0, dimension_names=["t", "y", "x"], overwrite=True, zarr_format=3,
             )  # fmt: skip
