@@ -127,7 +127,9 @@ def _handler(host: str, port: int, plan: FaultPlan) -> type[BaseHTTPRequestHandl
             if self.command != "HEAD":
                 self.send_header("Content-Length", str(len(body)))
             elif "content-length" in {k.lower() for k in headers}:
-                self.send_header("Content-Length", next(v for k, v in headers.items() if k.lower() == "content-length"))
+                self.send_header(
+                    "Content-Length", next(v for k, v in headers.items() if k.lower() == "content-length")
+                )
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(body)

@@ -55,7 +55,7 @@ class Bucket:
     def url(self, prefix: str = "data.zarr") -> str:
         return f"s3://{self.name}/{prefix}"
 
-    def keys(self, prefix: str = "") -> list[str]:
+    def object_keys(self, prefix: str = "") -> list[str]:
         pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.name, Prefix=prefix)
         return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
 

@@ -114,7 +114,9 @@ def demo(
     """Stream synthetic camera frames to ``out`` (a path or ``s3://bucket/prefix``) and summarise it."""
     s3 = None
     if out.startswith("s3://"):
-        s3 = zs.S3Settings(endpoint=endpoint, region=region, allow_http=(endpoint or "").startswith("http://"))
+        s3 = zs.S3Settings(
+            endpoint=endpoint, region=region, allow_http=(endpoint or "").startswith("http://")
+        )
     elif endpoint is not None or region is not None:
         raise zs.SettingsError(f"--endpoint and --region apply to s3:// outputs only. Got --out {out!r}.")
     sources = camera_frames(8, size, size)

@@ -64,8 +64,10 @@ def test_a_stream_to_an_s3_url_reads_back_as_the_frames(bucket, layout, compress
 
 def test_an_obstore_store_passed_as_store_streams_several_arrays_and_groups(bucket):
     arrays = [array_settings("3d", "zstd", key="a/b/raw"), array_settings("4d", "raw", key="a/other")]
-    frames = {a.key: random_frames(LAYOUTS[layout][0], LAYOUTS[layout][3], "uint16", seed=i)
-              for i, (a, layout) in enumerate(zip(arrays, ["3d", "4d"]))}
+    frames = {
+        a.key: random_frames(LAYOUTS[layout][0], LAYOUTS[layout][3], "uint16", seed=i)
+        for i, (a, layout) in enumerate(zip(arrays, ["3d", "4d"], strict=True))
+    }
     with zs.ZarrStream(zs.StreamSettings(store=bucket.obstore(), arrays=arrays)) as stream:
         for i in range(max(len(f) for f in frames.values())):
             for key, block in frames.items():
@@ -92,7 +94,9 @@ def test_each_flush_makes_everything_appended_readable_and_close_completes_it(bu
 
 def snapshot(bucket) -> dict[str, bytes]:
     client = bucket.client
-    return {key: client.get_object(Bucket=bucket.name, Key=key)["Body"].read() for key in bucket.keys()}
+    return {
+        key: client.get_object(Bucket=bucket.name, Key=key)["Body"].read() for key in bucket.object_keys()
+    }
 
 
 def test_a_stream_pointed_at_an_existing_array_refuses_and_changes_nothing(bucket):
@@ -135,7 +139,7 @@ def test_two_streams_racing_to_create_one_array_leave_the_winners_data_whole(buc
         for thread in threads:
             thread.join()
         winners = [frames for frames in outcome.values() if isinstance(frames, np.ndarray)]
-        losers = [error for error in outcome.values() if isinstance(error, BaseException)]
+        losers = [failure for failure in outcome.values() if isinstance(failure, BaseException)]
         assert len(winners) == 1 and len(losers) == 1, outcome
         assert isinstance(losers[0], FileExistsError), losers[0]
         np.testing.assert_array_equal(read_back(bucket, "raw", prefix), expected(array, winners[0]))
@@ -267,8 +271,8 @@ def test_a_stream_through_a_faulty_link_completes_with_identical_data_and_object
         stream_with_flushes(store, array, frames)
     assert sum(count for fault, count in plan.counts.items() if fault != "forwarded") >= 5, plan.counts
     np.testing.assert_array_equal(read_back(bucket, "raw"), expected(array, frames))
-    clean = {key.removeprefix("clean.zarr/") for key in bucket.keys("clean.zarr/")}
-    assert {key.removeprefix("data.zarr/") for key in bucket.keys("data.zarr/")} == clean
+    clean = {key.removeprefix("clean.zarr/") for key in bucket.object_keys("clean.zarr/")}
+    assert {key.removeprefix("data.zarr/") for key in bucket.object_keys("data.zarr/")} == clean
     assert bucket.multipart_uploads() == []
 
 
@@ -304,7 +308,9 @@ def test_the_demo_streams_to_s3_and_reads_its_frames_back(bucket, capsys):
 
     url = bucket.url("runs/demo.zarr")
     for _ in range(2):  # the second run replaces the first: it is a Zarr hierarchy
-        assert cli(["demo", "--out", url, "--endpoint", bucket.endpoint, "--frames", "10", "--size", "96"]) == 0
+        assert (
+            cli(["demo", "--out", url, "--endpoint", bucket.endpoint, "--frames", "10", "--size", "96"]) == 0
+        )
     assert f"store: {url}" in capsys.readouterr().out
     sources = camera_frames(8, 96, 96)
     got = read_back(bucket, "raw", "runs/demo.zarr")

@@ -187,7 +187,9 @@ def _bench_s3(args: argparse.Namespace) -> dict[str, Any]:
                     if result is None:
                         continue
                     if server_pid and not engine.endswith(("-memory", "-local")):
-                        result["server_cpu_share"] = (process_cpu_seconds(server_pid) - cpu) / result["seconds"]
+                        result["server_cpu_share"] = (process_cpu_seconds(server_pid) - cpu) / result[
+                            "seconds"
+                        ]
                     runs.setdefault((workload, engine), []).append(result)
                     print(f"  run {run + 1}/{args.runs} {workload:>11} {engine:<19} "
                           f"{result['mib_per_s']:7.0f} MiB/s", file=sys.stderr, flush=True)  # fmt: skip
@@ -199,7 +201,9 @@ def _bench_s3(args: argparse.Namespace) -> dict[str, Any]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workload", default="all", choices=["all", *ALL_WORKLOADS])
     parser.add_argument("--s3", action="store_true", help="stream the S3 workloads to a local moto server")
-    parser.add_argument("--endpoint", default=None, help="with --s3: an S3 endpoint (and bucket) to use instead")
+    parser.add_argument(
+        "--endpoint", default=None, help="with --s3: an S3 endpoint (and bucket) to use instead"
+    )
     parser.add_argument("--compare", action="store_true", help="also run the installed peers")
     parser.add_argument("--runs", type=int, default=3, help="interleaved runs per engine (median reported)")
     parser.add_argument("--fps", type=float, default=None, help="pace appends at this many frames per second")

@@ -14,20 +14,24 @@ from __future__ import annotations
 import contextlib
 import os
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import zarr_stream as zs
 from zarr_stream.bench._workloads import Workload
-from zarr_stream.bench._writers import AcquireZarrWriter, ZarrPythonWriter, ZarrStreamWriter, _SlabWriter
+from zarr_stream.bench._writers import AcquireZarrWriter, Writer, ZarrPythonWriter, ZarrStreamWriter
 
 __all__ = ["S3_ENGINES", "S3_WRITERS", "clear_prefix", "process_cpu_seconds", "s3_server", "s3_settings"]
 
 #: Environment variable naming the S3 endpoint the bench's S3 writers use.
 ENDPOINT_VARIABLE = "ZSTREAM_BENCH_S3_ENDPOINT"
 #: For a local moto server, which takes any credentials (AWS ones are never needed).
-DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
+DUMMY_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
 
 
 def s3_settings() -> zs.S3Settings:
@@ -65,23 +69,23 @@ def process_cpu_seconds(pid: int) -> float:
 
 
 class ZarrStreamS3Writer(ZarrStreamWriter):
-    def __init__(self, workload: Workload, url: str) -> None:  # type: ignore[override]
-        super().__init__(workload, url, s3_settings())  # type: ignore[arg-type]
+    def __init__(self, workload: Workload, url: str) -> None:
+        super().__init__(workload, url, s3_settings())
 
 
 class ZarrStreamMemoryWriter(ZarrStreamWriter):
     """Through a WriteOnceStore over an obstore MemoryStore: the adapter's cost, with no server."""
 
-    def __init__(self, workload: Workload, url: str) -> None:  # type: ignore[override]
+    def __init__(self, workload: Workload, url: str) -> None:
         from obstore.store import MemoryStore
 
-        super().__init__(workload, MemoryStore())  # type: ignore[arg-type]
+        super().__init__(workload, MemoryStore())
 
 
 class ZarrStreamLocalWriter(ZarrStreamWriter):
     """To local disk (fsync on): the local engine the memory writer is set against."""
 
-    def __init__(self, workload: Workload, url: str) -> None:  # type: ignore[override]
+    def __init__(self, workload: Workload, url: str) -> None:
         self.path = Path(os.environ.get("TMPDIR", "/tmp")) / f"zarr-stream-bench-{os.getpid()}.zarr"
         super().__init__(workload, self.path)
 
@@ -93,25 +97,25 @@ class ZarrStreamLocalWriter(ZarrStreamWriter):
 
 
 class AcquireZarrS3Writer(AcquireZarrWriter):
-    def __init__(self, workload: Workload, url: str) -> None:  # type: ignore[override]
+    def __init__(self, workload: Workload, url: str) -> None:
         import acquire_zarr as az
 
         bucket, _, prefix = url.removeprefix("s3://").partition("/")
         settings = s3_settings()
         s3 = az.S3Settings(endpoint=settings.endpoint or "", bucket_name=bucket, region=settings.region)
-        super().__init__(workload, Path(prefix), s3)  # type: ignore[call-arg]
+        super().__init__(workload, Path(prefix), s3)
 
 
 class ZarrPythonS3Writer(ZarrPythonWriter):
     """zarr-python through its own ObjectStore over obstore's S3Store."""
 
-    def __init__(self, workload: Workload, url: str) -> None:  # type: ignore[override]
+    def __init__(self, workload: Workload, url: str) -> None:
         from zarr.storage import ObjectStore
 
-        super().__init__(workload, ObjectStore(_obstore(url)))  # type: ignore[arg-type]
+        super().__init__(workload, ObjectStore(_obstore(url)))
 
 
-S3_WRITERS: dict[str, type[_SlabWriter] | type[Any]] = {
+S3_WRITERS: dict[str, Callable[..., Writer]] = {
     "zarr-stream": ZarrStreamS3Writer,
     "acquire-zarr": AcquireZarrS3Writer,
     "zarr-python": ZarrPythonS3Writer,
@@ -119,7 +123,6 @@ S3_WRITERS: dict[str, type[_SlabWriter] | type[Any]] = {
     "zarr-stream-local": ZarrStreamLocalWriter,
 }
 S3_ENGINES = ("zarr-stream", "acquire-zarr", "zarr-python", "zarr-stream-memory", "zarr-stream-local")
-
 
 
 @contextlib.contextmanager

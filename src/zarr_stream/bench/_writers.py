@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import shutil
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -32,7 +33,7 @@ class Writer(Protocol):
 
 
 class ZarrStreamWriter:
-    def __init__(self, workload: Workload, path: Path, s3: zs.S3Settings | None = None) -> None:
+    def __init__(self, workload: Workload, path: Path | Any, s3: zs.S3Settings | None = None) -> None:
         names = ("t", "y", "x")
         sizes = (0, workload.size, workload.size)
         dims = [
@@ -209,8 +210,9 @@ class ZarrPythonWriter(_SlabWriter):
         )
         pipeline = {"codec_pipeline.path": self.codec_pipeline} if self.codec_pipeline else {}
         with zarr.config.set(pipeline):  # an array keeps the pipeline it was created with
+            store = str(path) if isinstance(path, Path) else path
             self._array = zarr.create_array(
-                str(path) if isinstance(path, Path) else path, name="raw", shape=(0, workload.size, workload.size), dtype="uint16",
+                store, name="raw", shape=(0, workload.size, workload.size), dtype="uint16",
                 chunks=workload.chunks, shards=workload.shard_shape, compressors=compressors,
                 fill_value=0, dimension_names=["t", "y", "x"], overwrite=True, zarr_format=3,
             )  # fmt: skip
@@ -227,7 +229,7 @@ class ZarrsWriter(ZarrPythonWriter):
     codec_pipeline = "zarrs.ZarrsCodecPipeline"
 
 
-WRITERS: dict[str, type[Writer]] = {
+WRITERS: dict[str, Callable[..., Writer]] = {
     "zarr-stream": ZarrStreamWriter,
     "zarr-stream-nofsync": ZarrStreamNoFsyncWriter,
     "acquire-zarr": AcquireZarrWriter,
