@@ -130,8 +130,10 @@ def test_a_document_written_after_a_shard_never_lands_before_it(target):
 def test_prepare_refuses_a_non_empty_store_and_replaces_a_zarr_hierarchy_only_with_overwrite(target):
     with zs.ZarrStream(zs.StreamSettings(store=target.zarr_store(), arrays=[tiny_array()])) as stream:
         stream.append(np.ones((2, 4, 4), "uint16"))
+    refused = target.make()
     with pytest.raises(zs.StoreExistsError):
-        target.make().prepare(overwrite=False)
+        refused.prepare(overwrite=False)
+    refused.close()
     assert target.read("raw/zarr.json") is not None
     backend = target.make()
     backend.prepare(overwrite=True)

@@ -55,12 +55,8 @@ class WriteOnceStore(ObjectStore[Any]):
     """A zarr Store over an obstore store (``S3Store``, ``LocalStore``, ``MemoryStore``, ...)
     in which data objects are written once.
 
-    Parameters
-    ----------
-    store
-        The obstore store, set up with its credentials.
-    read_only
-        Whether writes are refused.
+    It takes zarr's ``ObjectStore`` arguments: ``store``, the obstore store, set up with
+    its credentials, and ``read_only``.
 
     Examples
     --------
