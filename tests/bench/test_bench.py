@@ -61,3 +61,46 @@ def test_writers_get_medians_and_the_ceiling_its_best_run():
     ]
     # the best run whole, so its parts still bound it: not the best of each part
     assert summarize("ceiling", ceiling_runs) == ceiling_runs[1]
+
+
+@pytest.mark.parametrize("engine", ["zarr-stream", "zarr-python", "acquire-zarr"])
+def test_every_s3_writer_writes_what_it_was_given(bucket, monkeypatch, engine):
+    pytest.importorskip(PEER_MODULES.get(engine, "zarr_stream"))
+    from zarr.storage import ObjectStore
+
+    from zarr_stream.bench._s3 import ENDPOINT_VARIABLE, S3_WRITERS
+
+    monkeypatch.setenv(ENDPOINT_VARIABLE, bucket.endpoint)
+    workload = Workload("t", chunks=(4, 32, 32), shard_counts=(1, 2, 2), codec="zstd", frames=10, size=64)
+    frames = np.random.default_rng(0).integers(0, 4000, (10, 64, 64), dtype=np.uint16)
+    writer = S3_WRITERS[engine](workload, bucket.url("w.zarr"))
+    for frame in frames:
+        writer.append(frame)
+    writer.close()
+    got = zarr.open_array(ObjectStore(bucket.obstore("w.zarr"), read_only=True), path="raw", mode="r")
+    np.testing.assert_array_equal(got[...], frames)
+
+
+def test_the_s3_bench_reports_every_writer_and_the_servers_cpu(tmp_path, capsys):
+    out = tmp_path / "medians.json"
+    argv = [
+        "--s3",
+        "--workload",
+        "s3-zstd",
+        "--runs",
+        "1",
+        "--frames",
+        "8",
+        "--size",
+        "128",
+        "--json",
+        str(out),
+    ]
+    assert main(argv) == 0
+    medians = json.loads(out.read_text())
+    for engine in ("zarr-stream", "zarr-python", "zarr-stream-memory", "zarr-stream-local"):
+        assert medians[f"s3-zstd/{engine}"]["mib_per_s"] > 0
+    assert medians["s3-zstd/zarr-stream"]["server_cpu_share"] > 0  # the server did work for it
+    assert "server_cpu_share" not in medians["s3-zstd/zarr-stream-memory"]
+    table = capsys.readouterr().out
+    assert "zarr-stream / zarr-python" in table and "MemoryStore / to local disk" in table
