@@ -315,3 +315,55 @@ def test_the_demo_streams_to_s3_and_reads_its_frames_back(bucket, capsys):
     sources = camera_frames(8, 96, 96)
     got = read_back(bucket, "raw", "runs/demo.zarr")
     np.testing.assert_array_equal(got, np.stack([sources[i % 8] for i in range(10)]))
+
+
+def test_a_reader_polling_the_bucket_while_it_is_written_sees_only_whole_valid_arrays(bucket):
+    """zarr-python reads the array over and over (its own ObjectStore) while the stream appends
+    and flushes inside chunks and shards: no read fails, no value is wrong, the array never shrinks."""
+    import threading
+
+    import live_frames
+
+    shape = (0, 3, *live_frames.FRAME)
+    array = zs.ArraySettings(
+        key="raw", dimensions=dims_from(shape, (2, 2, 32, 24), (2, 2, 1, 2)), compression=zs.Compression()
+    )
+    stop = threading.Event()
+    seen = {"reads": 0, "longest": 0, "problems": []}
+
+    def poll() -> None:
+        reader = ObjectStore(bucket.obstore(), read_only=True)
+        while not stop.is_set():
+            try:
+                got = np.asarray(zarr.open_array(reader, path="raw", mode="r")[...])
+            except FileNotFoundError:
+                continue  # not created yet
+            except Exception as error:
+                seen["problems"].append(repr(error))
+                continue
+            seen["reads"] += 1
+            if got.shape[0] < seen["longest"]:
+                seen["problems"].append(f"shrunk to {got.shape[0]}")
+            seen["longest"] = max(seen["longest"], got.shape[0])
+            if got.shape[0] and not live_frames.matches(got, 0, got.shape[0], got.shape):
+                seen["problems"].append(f"wrong values at length {got.shape[0]}")
+
+    reader = threading.Thread(target=poll)
+    rng = np.random.default_rng(0)
+    written = 0
+    with zs.ZarrStream(zs.StreamSettings(store=bucket.obstore(), arrays=[array])) as stream:
+        reader.start()
+        while written < 60 or seen["reads"] < 20:
+            block = int(rng.integers(1, 4))
+            stream.append(np.stack([live_frames.frame(written + k) for k in range(block)]))
+            written += block
+            if rng.random() < 0.5:
+                stream.flush()
+            assert written < 2000, seen
+    stop.set()
+    reader.join()
+    assert seen["problems"] == [], seen["problems"][:3]
+    got = read_back(bucket, "raw")
+    np.testing.assert_array_equal(
+        got.reshape(-1, *live_frames.FRAME)[:written], [live_frames.frame(i) for i in range(written)]
+    )
