@@ -126,7 +126,19 @@ def good_dims():
             lambda: zs.ZarrStream(
                 zs.StreamSettings(store="http://x/y", arrays=[zs.ArraySettings(dimensions=good_dims())])
             ),
-            "not supported yet. Got 'http://x/y'",
+            "must be file:// or s3://bucket/prefix. Got 'http://x/y'",
+        ),
+        (
+            lambda: zs.StreamSettings(
+                store="s3://No_Bucket/x", arrays=[zs.ArraySettings(dimensions=good_dims())]
+            ),
+            "the bucket 3 to 63 lowercase letters, digits, '.', '-' or '_'. Got 's3://No_Bucket/x'",
+        ),
+        (
+            lambda: zs.StreamSettings(
+                store="s3://bucket/a//b", arrays=[zs.ArraySettings(dimensions=good_dims())]
+            ),
+            "an s3 prefix must be plain '/'-separated names. Got 's3://bucket/a//b'",
         ),
     ],
 )
