@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -156,19 +157,8 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
               f"(pip install {' '.join(missing)}, or pip install 'zarr-stream[bench]')",
               file=sys.stderr, flush=True)  # fmt: skip
     engines = ["zarr-stream", "zarr-stream-nofsync", *peers, "ceiling"]
-    runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="zarr-stream-bench-", dir=args.scratch) as tmp:
-        for run in range(args.runs):
-            for workload in workloads:
-                for engine in engines:  # interleaved: one run of each engine, then the next round
-                    result = _spawn(engine, args, workload, Path(tmp))
-                    if result is not None:
-                        runs.setdefault((workload, engine), []).append(result)
-                        print(f"  run {run + 1}/{args.runs} {workload:>5} {engine:<12} "
-                              f"{result['mib_per_s']:7.0f} MiB/s", file=sys.stderr, flush=True)  # fmt: skip
-    medians = {f"{w}/{e}": summarize(e, rs) for (w, e), rs in runs.items()}
-    report(medians, workloads, engines)
-    return medians
+        return _rounds(args, workloads, engines, lambda run, workload: Path(tmp))
 
 
 def _bench_s3(args: argparse.Namespace) -> dict[str, Any]:
@@ -177,22 +167,38 @@ def _bench_s3(args: argparse.Namespace) -> dict[str, Any]:
     workloads = list(S3_WORKLOADS) if args.workload in ("all", *WORKLOADS) else [args.workload]
     peers = set(available_peers())
     engines = [e for e in S3_ENGINES if e not in PEER_MODULES or e in peers]
-    runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
     with s3_server(args.endpoint) as (url, server_pid):
-        for run in range(args.runs):
-            for workload in workloads:
-                for engine in engines:
-                    cpu = process_cpu_seconds(server_pid) if server_pid else 0.0
-                    result = _spawn(engine, args, workload, f"{url}/run{run}-{workload}")
-                    if result is None:
-                        continue
-                    if server_pid and not engine.endswith(("-memory", "-local")):
-                        result["server_cpu_share"] = (process_cpu_seconds(server_pid) - cpu) / result[
-                            "seconds"
-                        ]
-                    runs.setdefault((workload, engine), []).append(result)
-                    print(f"  run {run + 1}/{args.runs} {workload:>11} {engine:<19} "
-                          f"{result['mib_per_s']:7.0f} MiB/s", file=sys.stderr, flush=True)  # fmt: skip
+        return _rounds(
+            args, workloads, engines, lambda run, workload: f"{url}/run{run}-{workload}", server_pid
+        )
+
+
+def _rounds(
+    args: argparse.Namespace,
+    workloads: list[str],
+    engines: list[str],
+    scratch: Callable[[int, str], Path | str],
+    server_pid: int = 0,
+) -> dict[str, Any]:
+    """Run every engine on every workload, interleaved (one run of each, then the next round),
+    each in a child process writing under ``scratch(run, workload)``; report the medians.
+
+    With a ``server_pid`` (a local S3 server), each run that talks to it gets the server's
+    CPU seconds per second of the run, ``server_cpu_share``.
+    """
+    runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for run in range(args.runs):
+        for workload in workloads:
+            for engine in engines:
+                cpu = process_cpu_seconds(server_pid) if server_pid else 0.0
+                result = _spawn(engine, args, workload, scratch(run, workload))
+                if result is None:
+                    continue
+                if server_pid and not engine.endswith(("-memory", "-local")):
+                    result["server_cpu_share"] = (process_cpu_seconds(server_pid) - cpu) / result["seconds"]
+                runs.setdefault((workload, engine), []).append(result)
+                print(f"  run {run + 1}/{args.runs} {workload:>11} {engine:<19} "
+                      f"{result['mib_per_s']:7.0f} MiB/s", file=sys.stderr, flush=True)  # fmt: skip
     medians = {f"{w}/{e}": summarize(e, rs) for (w, e), rs in runs.items()}
     report(medians, workloads, engines)
     return medians

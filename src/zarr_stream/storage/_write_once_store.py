@@ -93,13 +93,11 @@ class WriteOnceStore(ObjectStore[Any]):
         try:
             result = await obs.put_async(self.store, key, data, mode="create", use_multipart=False)
         except AlreadyExistsError as error:
-            e_tag = await self._our_e_tag(key, data)
-            if e_tag is None:
-                raise ObjectExistsError(
-                    f"data objects are written once: {key!r} already exists, written by someone "
-                    "else; it is left as it is."
-                ) from error
-            return e_tag
+            message = (
+                f"data objects are written once: {key!r} already exists, written by someone "
+                "else; it is left as it is."
+            )
+            return await self._ours_or_raise(key, data, error, message)
         return result["e_tag"]
 
     async def replace_async(self, key: str, data: Buffer, e_tag: str | None) -> str | None:
@@ -112,24 +110,24 @@ class WriteOnceStore(ObjectStore[Any]):
         except NotImplementedError:  # conditional updates unsupported (LocalStore): a plain replace
             result = await obs.put_async(self.store, key, data, use_multipart=False)
         except PreconditionError as error:
-            new_e_tag = await self._our_e_tag(key, data)
-            if new_e_tag is None:
-                raise ObjectExistsError(
-                    f"{key!r} was changed by another writer since this stream wrote it: "
-                    "it is left as it is, and this stream writes no more."
-                ) from error
-            return new_e_tag
+            message = (
+                f"{key!r} was changed by another writer since this stream wrote it: "
+                "it is left as it is, and this stream writes no more."
+            )
+            return await self._ours_or_raise(key, data, error, message)
         return result["e_tag"]
 
-    async def _our_e_tag(self, key: str, data: Buffer) -> str | None:
-        """The ETag of ``key`` if it holds exactly ``data``, else None."""
+    async def _ours_or_raise(self, key: str, data: Buffer, error: Exception, message: str) -> str | None:
+        """After a conditional put was refused: the ETag of ``key`` if it holds exactly ``data``
+        (our own earlier attempt, retried); otherwise raise ``ObjectExistsError(message)``."""
         try:
             head = await obs.head_async(self.store, key)
         except FileNotFoundError:
-            return None
-        if head["size"] != memoryview(data).nbytes:
-            return None
-        if head["e_tag"] == _md5_e_tag(data):
-            return head["e_tag"]
-        stored = await (await obs.get_async(self.store, key)).bytes_async()
-        return head["e_tag"] if memoryview(stored) == memoryview(data).cast("B") else None
+            raise ObjectExistsError(message) from error
+        if head["size"] == memoryview(data).nbytes:
+            if head["e_tag"] is not None and head["e_tag"] == _md5_e_tag(data):
+                return head["e_tag"]
+            stored = await (await obs.get_async(self.store, key)).bytes_async()
+            if memoryview(stored) == memoryview(data).cast("B"):
+                return head["e_tag"]
+        raise ObjectExistsError(message) from error

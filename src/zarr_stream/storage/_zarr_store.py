@@ -70,9 +70,12 @@ class _StoreShardFile(ShardFile):
         for part in parts:
             view = memoryview(part).cast("B")
             end = offset + view.nbytes
-            if len(self._data) < end:
-                self._data += bytes(end - len(self._data))
-            self._data[offset:end] = view
+            if offset == len(self._data):  # appended at the end, as most chunks are: one copy
+                self._data += view
+            else:  # into reserved space, which may not have been written up to yet
+                if len(self._data) < end:
+                    self._data.extend(bytes(end - len(self._data)))
+                self._data[offset:end] = view
             offset = end
 
     def read_at(self, offset: int, nbytes: int) -> bytes:
