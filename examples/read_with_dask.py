@@ -1,4 +1,5 @@
-"""Stream frames, then read the store lazily with dask while a reduction runs chunk by chunk.
+"""Needs dask (pip install "dask[array]"). Stream frames, then read the store lazily with dask
+while a reduction runs chunk by chunk.
 
 Run: python examples/read_with_dask.py [OUT]   (default ./dask-example.zarr)
 """

@@ -67,8 +67,87 @@ def good_dims():
             "compression must be a Compression or None",
         ),
         (
-            lambda: zs.ArraySettings(dimensions=good_dims(), ngff=True),
-            "multiscale and ngff are not supported yet",
+            lambda: zs.ArraySettings(
+                dimensions=[
+                    D("t", kind="time"),
+                    D("z", size=4),
+                    D("c", kind="channel", size=2),
+                    D("y", size=4),
+                    D("x", size=4),
+                ],
+                ngff=True,
+            ),
+            r"stores time first, then channel or other, then space; storage_order='ome' stores them so. "
+            r"Got \['t \(time\)', 'z \(space\)', 'c \(channel\)', 'y \(space\)', 'x \(space\)'\]",
+        ),
+        (
+            lambda: zs.ArraySettings(dimensions=[D("t", kind="time"), D("x", size=4)], ngff=True),
+            r"an OME-NGFF image must have 2 or 3 space dimensions. Got \['x'\].",
+        ),
+        (
+            lambda: zs.ArraySettings(
+                dimensions=[D("t", kind="time"), D("u", kind="time", size=2), D("y", size=4), D("x", size=4)],
+                ngff=True,
+            ),
+            r"at most one time dimension. Got \['t', 'u'\]",
+        ),
+        (
+            lambda: zs.ArraySettings(
+                dimensions=[
+                    D("t", kind="time"),
+                    D("c", kind="channel", size=2),
+                    D("o", kind="other", size=2),
+                    D("y", size=4),
+                    D("x", size=4),
+                ],
+                multiscale=zs.Multiscale(),
+            ),
+            r"at most one channel or other dimension. Got \['c', 'o'\]",
+        ),
+        (
+            lambda: zs.ArraySettings(
+                dimensions=[
+                    D("t", kind="time"),
+                    D("a", kind="other", size=2),
+                    D("b", size=2),
+                    D("z", size=2),
+                    D("y", size=4),
+                    D("x", size=4),
+                ],
+                ngff=True,
+            ),
+            "an OME-NGFF image has at most 5 dimensions. Got 6",
+        ),
+        (
+            lambda: zs.ArraySettings(
+                dimensions=[D("z"), D("c", kind="channel", size=2), D("y", size=4), D("x", size=4)],
+                storage_order="ome",
+            ),
+            r"storage_order must keep the append dimension 'z' first and the frame's \['y', 'x'\] last. "
+            r"Got \['c', 'z', 'y', 'x'\]",
+        ),
+        (
+            lambda: zs.ArraySettings(dimensions=good_dims(), storage_order=["t", "x", "y"]),
+            "storage_order must keep the append dimension 't' first",
+        ),
+        (
+            lambda: zs.ArraySettings(dimensions=good_dims(), storage_order=["t", "y"]),
+            r"storage_order must name each dimension \['t', 'y', 'x'\] once. Got \['t', 'y'\]",
+        ),
+        (
+            lambda: zs.ArraySettings(dimensions=good_dims(), storage_order="tyx"),
+            "storage_order must be None, 'ome' or a list of dimension names. Got 'tyx'",
+        ),
+        (lambda: D("y", size=4, unit="microns"), "unit must be an OME-NGFF space unit .*Got 'microns'"),
+        (lambda: D("t", kind="time", unit="meter"), "unit must be an OME-NGFF time unit .*Got 'meter'"),
+        (lambda: D("c", kind="channel", unit="meter"), "a channel dimension has no unit in OME-NGFF"),
+        (
+            lambda: zs.ArraySettings(dimensions=[D("t"), D("y", size=4, unit="micrometer"), D("x", size=4)]),
+            "unit and scale are written in OME-NGFF metadata only: set ngff=True",
+        ),
+        (
+            lambda: zs.ArraySettings(dimensions=good_dims(), attributes={"ome": {}}),
+            "the attribute key 'ome' is reserved",
         ),
         (lambda: zs.ArraySettings(dimensions=good_dims(), attributes=[1]), "attributes must be a mapping"),
         (

@@ -132,8 +132,8 @@ def demo(
                 dtype="uint16",
                 dimensions=[
                     zs.Dimension("t", kind="time", size=0, chunk=chunk_t, shard=1),
-                    zs.Dimension("y", size=size, chunk=chunk, shard=shard, unit="micrometer", scale=0.65),
-                    zs.Dimension("x", size=size, chunk=chunk, shard=shard, unit="micrometer", scale=0.65),
+                    zs.Dimension("y", size=size, chunk=chunk, shard=shard),
+                    zs.Dimension("x", size=size, chunk=chunk, shard=shard),
                 ],
                 compression=zs.Compression(codec="zstd", level=1, shuffle="shuffle"),
                 attributes={"source": "zarr-stream demo: synthetic camera frames"},

@@ -45,6 +45,25 @@ Codec = Literal["zstd", "lz4"]
 Shuffle = Literal["noshuffle", "shuffle", "bitshuffle"]
 DownsampleMethod = Literal["mean", "decimate", "min", "max"]
 
+#: The units OME-NGFF 0.5 names for space axes (the UDUNITS-2 names it lists).
+SPACE_UNITS = (
+    "angstrom", "attometer", "centimeter", "decimeter", "exameter", "femtometer", "foot",
+    "gigameter", "hectometer", "inch", "kilometer", "megameter", "meter", "micrometer", "mile",
+    "millimeter", "nanometer", "parsec", "petameter", "picometer", "terameter", "yard",
+    "yoctometer", "yottameter", "zeptometer", "zettameter",
+)  # fmt: skip
+#: The units OME-NGFF 0.5 names for time axes.
+TIME_UNITS = (
+    "attosecond", "centisecond", "day", "decisecond", "exasecond", "femtosecond", "gigasecond",
+    "hectosecond", "hour", "kilosecond", "megasecond", "microsecond", "millisecond", "minute",
+    "nanosecond", "petasecond", "picosecond", "second", "terasecond", "yoctosecond",
+    "yottasecond", "zeptosecond", "zettasecond",
+)  # fmt: skip
+#: Where each kind of axis goes in OME-NGFF order: time, then channel or custom, then space.
+NGFF_RANK = {"time": 0, "channel": 1, "other": 1, "space": 2}
+#: The attribute key OME-NGFF metadata lives under: zarr-stream writes it, users may not.
+OME_KEY = "ome"
+
 SUPPORTED_DTYPES = (
     "uint8", "uint16", "uint32", "uint64",
     "int8", "int16", "int32", "int64",
@@ -127,7 +146,9 @@ class Dimension:
     shard
         Chunks per shard along this dimension (acquire-zarr's ``shard_size_chunks``).
     unit, scale
-        Physical unit and pixel spacing, for OME-NGFF metadata.
+        Physical unit and pixel spacing of an OME-NGFF image (``ngff=True``): a unit of the
+        OME-NGFF vocabulary (``"micrometer"``, ``"second"``, ...) for space and time
+        dimensions, none for channel and other dimensions.
     """
 
     name: str
@@ -155,8 +176,8 @@ class Dimension:
             raise SettingsError(f"shard must be > 0 (chunks per shard){where}. Got {shard}.")
         if chunk is not None and chunk * shard > MAX_EXTENT:
             raise SettingsError(f"chunk x shard must be at most 2**63 - 1{where}. Got {chunk} x {shard}.")
-        if self.unit is not None and not isinstance(self.unit, str):
-            raise SettingsError(f"unit must be a string or None{where}. Got {self.unit!r}.")
+        if self.unit is not None:
+            _check_unit(self.unit, self.kind, where)
         if isinstance(self.scale, bool) or not isinstance(self.scale, (int, float, np.integer, np.floating)):
             raise SettingsError(f"scale must be a number{where}. Got {self.scale!r}.")
         try:
@@ -176,6 +197,19 @@ class Dimension:
         if self.chunk is None:
             raise SettingsError(f"chunk of dimension {self.name!r} is chosen by its array. Got None.")
         return self.chunk * self.shard
+
+
+def _check_unit(unit: object, kind: str, where: str) -> None:
+    if not isinstance(unit, str):
+        raise SettingsError(f"unit must be a string or None{where}. Got {unit!r}.")
+    units = {"space": SPACE_UNITS, "time": TIME_UNITS}.get(kind)
+    if units is None:
+        raise SettingsError(f"a {kind} dimension has no unit in OME-NGFF{where}. Got {unit!r}.")
+    if unit not in units:
+        close = [u for u in units if u.startswith(unit[:4])] or list(units[:3])
+        raise SettingsError(
+            f"unit must be an OME-NGFF {kind} unit ({', '.join(close)}, ...){where}. Got {unit!r}."
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -299,6 +333,21 @@ class ArraySettings:
 
     The first dimension is the append dimension. A *frame* spans the last two
     dimensions (the last one only, for a 2-D array).
+
+    Parameters
+    ----------
+    dimensions
+        In acquisition order, slowest to fastest: the order frames arrive in.
+    multiscale
+        A resolution pyramid, streamed with level 0; implies ``ngff``.
+    ngff
+        Write an OME-Zarr 0.5 image group at ``key``, its levels at ``key/0``, ``key/1``, ...
+    storage_order
+        The order the dimensions are stored in: None (as acquired), ``"ome"`` (OME-NGFF's
+        time, channel or other, space), or a list of the names; the append dimension stays
+        first and the frame's last. Frames are put in place as they are written.
+    attributes
+        Merged into the ``zarr.json`` attributes of the array, or of the image group.
     """
 
     key: str = ""
@@ -307,6 +356,7 @@ class ArraySettings:
     compression: Compression | None = field(default_factory=Compression)
     multiscale: Multiscale | None = None
     ngff: bool = False
+    storage_order: Literal["ome"] | Sequence[str] | None = None
     attributes: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
@@ -353,24 +403,101 @@ class ArraySettings:
             )
         if self.multiscale is not None and not isinstance(self.multiscale, Multiscale):
             raise SettingsError(f"multiscale must be a Multiscale or None. Got {self.multiscale!r}.")
-        object.__setattr__(self, "ngff", _require_bool(self.ngff, "ngff"))
-        if self.multiscale is not None or self.ngff:
-            raise SettingsError(
-                f"multiscale and ngff are not supported yet. Got multiscale={self.multiscale!r}, "
-                f"ngff={self.ngff!r}."
-            )
+        ngff = _require_bool(self.ngff, "ngff") or self.multiscale is not None
+        object.__setattr__(self, "ngff", ngff)
+        object.__setattr__(self, "storage_order", _storage_order(self.storage_order, dims))
+        if ngff:
+            check_ngff_axes(self.stored_dimensions)
+        else:
+            for dim in dims:
+                if dim.unit is not None or dim.scale != 1.0:
+                    raise SettingsError(
+                        f"unit and scale are written in OME-NGFF metadata only: set ngff=True to keep "
+                        f"them. Got unit={dim.unit!r}, scale={dim.scale!r} for dimension {dim.name!r}."
+                    )
         if self.attributes is not None:
-            object.__setattr__(self, "attributes", json_attributes(self.attributes, "attributes"))
+            attributes = json_attributes(self.attributes, "attributes")
+            check_not_reserved(attributes)
+            object.__setattr__(self, "attributes", attributes)
+
+    @property
+    def stored_dimensions(self) -> tuple[Dimension, ...]:
+        """The dimensions in the order they are stored (``storage_order``), the append one first."""
+        dims = tuple(self.dimensions)
+        if self.storage_order is None:
+            return dims
+        by_name = {dim.name: dim for dim in dims}
+        return tuple(by_name[name] for name in self.storage_order)
 
     @property
     def chunk_shape(self) -> tuple[int, ...]:
-        """Elements per chunk along each dimension (chosen for those left as None)."""
-        return tuple(dim.chunk or 0 for dim in self.dimensions)  # every chunk is chosen by now
+        """Elements per chunk along each dimension, in stored order (chosen for those left as None)."""
+        return tuple(dim.chunk or 0 for dim in self.stored_dimensions)  # every chunk is chosen by now
 
     @property
     def shard_counts(self) -> tuple[int, ...]:
-        """Chunks per shard along each dimension."""
-        return tuple(dim.shard for dim in self.dimensions)
+        """Chunks per shard along each dimension, in stored order."""
+        return tuple(dim.shard for dim in self.stored_dimensions)
+
+
+def _storage_order(order: object, dims: tuple[Dimension, ...]) -> tuple[str, ...] | None:
+    """The stored order of ``dims`` as names, or None when it is the acquisition order."""
+    names = tuple(dim.name for dim in dims)
+    if order is None:
+        return None
+    if order == "ome":
+        stored = tuple(dim.name for dim in sorted(dims, key=lambda dim: NGFF_RANK[dim.kind]))
+    elif isinstance(order, (str, bytes)) or not isinstance(order, Sequence):
+        raise SettingsError(f"storage_order must be None, 'ome' or a list of dimension names. Got {order!r}.")
+    else:
+        stored = tuple(order)
+        if sorted(map(str, stored)) != sorted(names) or len(set(stored)) != len(stored):
+            raise SettingsError(
+                f"storage_order must name each dimension {list(names)} once. Got {list(order)!r}."
+            )
+    frame_ndim = 2 if len(dims) >= 3 else 1
+    if stored[0] != names[0] or stored[-frame_ndim:] != names[-frame_ndim:]:
+        raise SettingsError(
+            f"storage_order must keep the append dimension {names[0]!r} first and the frame's "
+            f"{list(names[-frame_ndim:])} last. Got {list(stored)}."
+        )
+    return None if stored == names else stored
+
+
+def check_ngff_axes(dims: Sequence[Dimension]) -> None:
+    """Raise unless ``dims`` (in stored order) make OME-NGFF 0.5 axes.
+
+    >>> check_ngff_axes([Dimension("c", kind="channel"), Dimension("y", size=2), Dimension("x", size=2)])
+    >>> check_ngff_axes([Dimension("t", kind="time"), Dimension("x", size=2)])
+    Traceback (most recent call last):
+    ...
+    zarr_stream.errors.SettingsError: an OME-NGFF image must have 2 or 3 space dimensions. Got ['x'].
+    """
+    names = [dim.name for dim in dims]
+    if len(dims) > 5:
+        raise SettingsError(f"an OME-NGFF image has at most 5 dimensions. Got {len(dims)}: {names}.")
+    space = [dim.name for dim in dims if dim.kind == "space"]
+    if len(space) not in (2, 3):
+        raise SettingsError(f"an OME-NGFF image must have 2 or 3 space dimensions. Got {space}.")
+    for kinds, what in ((("time",), "time"), (("channel", "other"), "channel or other")):
+        found = [dim.name for dim in dims if dim.kind in kinds]
+        if len(found) > 1:
+            raise SettingsError(f"an OME-NGFF image has at most one {what} dimension. Got {found}.")
+    ranks = [NGFF_RANK[dim.kind] for dim in dims]
+    if ranks != sorted(ranks):
+        raise SettingsError(
+            "an OME-NGFF image stores time first, then channel or other, then space; "
+            f"storage_order='ome' stores them so. Got {[f'{d.name} ({d.kind})' for d in dims]}."
+        )
+
+
+def check_not_reserved(attributes: Mapping[str, Any]) -> None:
+    """Raise if ``attributes`` set the key OME-NGFF metadata lives under."""
+    if OME_KEY in attributes:
+        raise SettingsError(
+            f"the attribute key {OME_KEY!r} is reserved: zarr-stream writes the OME-NGFF metadata. "
+            f"Got attributes with {OME_KEY!r}: {attributes[OME_KEY]!r}."
+        )
 
 
 def default_chunks(dims: Sequence[Dimension], itemsize: int) -> tuple[Dimension, ...]:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ChunkPlacement", "FramePiece", "Layout", "ceil_div", "frame_pieces"]
+__all__ = ["ChunkPlacement", "FramePiece", "Layout", "ceil_div", "frame_order", "frame_pieces"]
 
 #: Offset and length of an inner chunk that is not stored (sharding spec).
 EMPTY_ENTRY = np.uint64(2**64 - 1)
@@ -35,6 +35,23 @@ EMPTY_ENTRY = np.uint64(2**64 - 1)
 def ceil_div(a: int, b: int) -> int:
     """Smallest integer >= a / b, for non-negative ``a`` and positive ``b``."""
     return -(-a // b)
+
+
+def frame_order(sizes: tuple[int, ...], stored: tuple[int, ...]) -> tuple[int, ...] | None:
+    """Where each frame of a step is stored, in arrival order; None when that is arrival order.
+
+    ``sizes`` are the middle dimensions (between the append dimension and the frame's) in
+    arrival order, C order; ``stored[i]`` is the arrival axis stored i-th.
+
+    >>> frame_order((2, 3), (1, 0))  # arrive z-major (z=2, c=3), stored c-major
+    (0, 2, 4, 1, 3, 5)
+    """
+    if stored == tuple(range(len(sizes))):
+        return None
+    coords = np.unravel_index(np.arange(math.prod(sizes)), sizes)
+    stored_coords = tuple(coords[axis] for axis in stored)
+    order = np.ravel_multi_index(stored_coords, tuple(sizes[axis] for axis in stored))
+    return tuple(int(i) for i in order)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +121,8 @@ class Layout:
     shape: tuple[int, ...]
     chunks: tuple[int, ...]
     shard_counts: tuple[int, ...]
+    #: Where each frame of a step goes, in the order they arrive (None: they arrive in stored order).
+    frame_order: tuple[int, ...] | None = None
 
     @property
     def ndim(self) -> int:
@@ -175,9 +194,11 @@ class Layout:
     def frame_position(self, frame_in_slab: int) -> tuple[tuple[int, ...], int, tuple[int, ...]]:
         """Grid cell, depth in the chunk, and offset in the chunk of the non-frame middle dimensions.
 
-        Returns ``(mid_grid, t, mid_inner)`` for the ``frame_in_slab``-th frame of a slab.
+        Returns ``(mid_grid, t, mid_inner)`` for the ``frame_in_slab``-th frame of a slab to arrive.
         """
         t, rest = divmod(frame_in_slab, self.frames_per_step)
+        if self.frame_order is not None:
+            rest = self.frame_order[rest]
         mids = self.shape[1 : self.ndim - self.frame_ndim]
         coords = np.unravel_index(rest, mids) if mids else ()
         mid_chunks = self.chunks[1 : self.ndim - self.frame_ndim]

@@ -28,7 +28,7 @@ import numpy.typing as npt
 from zarr_stream._threads import DaemonPool
 from zarr_stream.config import Tuning
 from zarr_stream.engine._encode import EncodedSlab, Encoding, SlabEncoding
-from zarr_stream.engine._layout import ChunkPlacement, Layout
+from zarr_stream.engine._layout import ChunkPlacement, Layout, frame_order
 from zarr_stream.engine._shard_row import Chunk, ShardRow
 from zarr_stream.engine._tiles import InPlace, TileEncoding, frames_per_block, run_buffers, tile_bytes
 from zarr_stream.errors import (
@@ -40,7 +40,7 @@ from zarr_stream.errors import (
     StoreAccessError,
 )
 from zarr_stream.metadata import ArrayDocument
-from zarr_stream.settings import ArraySettings, json_attributes
+from zarr_stream.settings import ArraySettings, check_not_reserved, json_attributes
 from zarr_stream.storage import Backend, ShardFile
 
 __all__ = ["ArrayStream"]
@@ -53,12 +53,9 @@ class ArrayStream:
     """Streams frames into one array. One caller thread at a time."""
 
     def __init__(self, settings: ArraySettings, backend: Backend, pool: Executor, tuning: Tuning):
-        dims = settings.dimensions
         self.key = settings.key
         self.dtype: np.dtype = np.dtype(settings.dtype)
-        self.layout = Layout(
-            shape=tuple(d.size for d in dims), chunks=settings.chunk_shape, shard_counts=settings.shard_counts
-        )
+        self.layout = stored_layout(settings)
         self.document = ArrayDocument(settings, backend)
         self._backend = backend
         self._row = ShardRow(self.layout, f"{self.key}/" if self.key else "", backend)
@@ -88,6 +85,10 @@ class ArrayStream:
 
         A bad call raises and takes nothing.
         """
+        self.take(self.checked_frames(data))
+
+    def checked_frames(self, data: npt.ArrayLike) -> np.ndarray:
+        """``data`` as a block of frames, once checked to fit the array (else it raises)."""
         self.check()
         frames = self._frames(data)
         capacity = self.layout.capacity_frames
@@ -97,6 +98,10 @@ class ArrayStream:
                 f"({self.layout.shape[0]} x {self.layout.frames_per_step}); {self.frames} are written. "
                 f"Got {len(frames)} more."
             )
+        return frames
+
+    def take(self, frames: np.ndarray) -> None:
+        """Take a checked block of frames (see :meth:`checked_frames`)."""
         self._guarded(self._encoding.write, frames, self._dispatch, self.check)
 
     def check(self) -> None:
@@ -138,7 +143,12 @@ class ArrayStream:
         """
         self.check()
         update = json_attributes(attributes, "attributes")
+        check_not_reserved(update)
         self._guarded(self.document.merge_attributes, update)
+
+    def write_documents(self, durable: bool) -> None:
+        """Write the array's ``zarr.json`` as it stands."""
+        self.document.write(durable)
 
     def _frames(self, data: npt.ArrayLike) -> np.ndarray:
         try:
@@ -239,6 +249,22 @@ class ArrayStream:
         """The shard file of a chunk of slab ``slab_index`` (opened on first use)."""
         row = self.layout.shard_row_of_slab(slab_index)
         return self._row.file((row, *placement.shard_coords[1:]))
+
+
+def stored_layout(settings: ArraySettings) -> Layout:
+    """The layout of the array as stored, its frames put in stored order as they arrive."""
+    acquired, stored = settings.dimensions, settings.stored_dimensions
+    middle = slice(1, len(acquired) - (2 if len(acquired) >= 3 else 1))
+    names = [dim.name for dim in acquired[middle]]
+    order = frame_order(
+        tuple(dim.size for dim in acquired[middle]), tuple(names.index(dim.name) for dim in stored[middle])
+    )
+    return Layout(
+        shape=tuple(dim.size for dim in stored),
+        chunks=settings.chunk_shape,
+        shard_counts=settings.shard_counts,
+        frame_order=order,
+    )
 
 
 def _encoding(

@@ -9,10 +9,11 @@ import numpy.typing as npt
 
 from zarr_stream._threads import DaemonPool
 from zarr_stream.config import tuning
+from zarr_stream.engine._image import ImageStream
 from zarr_stream.engine._pipeline import ArrayStream
-from zarr_stream.errors import StoreAccessError, UnknownKeyError, ZarrStreamError
-from zarr_stream.metadata import document_key, group_document, group_keys
-from zarr_stream.settings import STAGING_NAME, StreamSettings
+from zarr_stream.errors import BackgroundError, StoreAccessError, UnknownKeyError, ZarrStreamError
+from zarr_stream.metadata import GroupDocument, group_keys
+from zarr_stream.settings import STAGING_NAME, StreamSettings, check_not_reserved, json_attributes
 from zarr_stream.storage import open_backend
 
 __all__ = ["WriteSession"]
@@ -30,22 +31,27 @@ class WriteSession:
         self.closed = False
         self._store = str(settings.store)
         knobs = tuning()
-        # Staged files go in the first array's folder, where no Zarr reader lists members.
-        first = settings.arrays[0].key
+        # Staged files go in the first array's folder (an image's level 0), where no Zarr reader
+        # lists members.
+        first = settings.arrays[0]
+        home = f"{first.key}/0" if first.ngff else first.key
         self._backend = backend = open_backend(
-            settings.store, knobs.fsync, f"{first}/{STAGING_NAME}".lstrip("/"), settings.s3
+            settings.store, knobs.fsync, f"{home}/{STAGING_NAME}".lstrip("/"), settings.s3
         )
         self._pool = DaemonPool(knobs.encode_threads, "zarr-stream-encode")
-        self.arrays: dict[str, ArrayStream] = {}
+        self.arrays: dict[str, ArrayStream | ImageStream] = {}
+        self.groups = {key: GroupDocument(key, backend) for key in group_keys(a.key for a in settings.arrays)}
+        self._failure: BaseException | None = None  # of a plain group's write
         try:
             for array in settings.arrays:
-                self.arrays[array.key] = ArrayStream(array, backend, self._pool, knobs)
+                kind = ImageStream if array.ngff else ArrayStream
+                self.arrays[array.key] = kind(array, backend, self._pool, knobs)
             backend.prepare(settings.overwrite)
             try:
-                for key in group_keys(self.arrays):
-                    backend.write_document(document_key(key), group_document(), durable=False)
+                for group in self.groups.values():
+                    group.write(durable=False)
                 for stream in self.arrays.values():
-                    stream.document.write(durable=False)  # durable at the first flush or close
+                    stream.write_documents(durable=False)  # durable at the first flush or close
             except ZarrStreamError:
                 raise
             except OSError as error:
@@ -58,7 +64,7 @@ class WriteSession:
             self._release()
             raise
 
-    def array(self, key: str | None) -> ArrayStream:
+    def array(self, key: str | None) -> ArrayStream | ImageStream:
         """The array at ``key``; None names the only one."""
         if key is None:
             if len(self.arrays) != 1:
@@ -79,6 +85,10 @@ class WriteSession:
         failed = [array for array in self.arrays.values() if array.failure is not None]
         for array in failed or self.arrays.values():
             array.check()
+        if self._failure is not None:
+            raise BackgroundError(
+                f"writing a group's zarr.json failed, and the stream writes no more: {self._failure!r}"
+            ) from self._failure
 
     def append(self, data: npt.ArrayLike, key: str | None) -> None:
         array = self.array(key)
@@ -91,7 +101,36 @@ class WriteSession:
             array.flush()
 
     def set_attributes(self, attributes: Mapping[str, Any], key: str | None) -> None:
-        array = self.array(key)
+        """Merge ``attributes`` into the node at ``key``: an array, an image or one of its
+        levels, a group; None names the only array."""
+        if key is not None and key in self.groups:
+            self.check()
+            update = json_attributes(attributes, "attributes")
+            check_not_reserved(update)
+            try:
+                self.groups[key].merge_attributes(update)
+            except BaseException as error:
+                self._failure = self._failure or error
+                raise
+            return
+        image = next(
+            (a for a in self.arrays.values() if isinstance(a, ImageStream) and key in a.level_keys), None
+        )
+        if image is not None:
+            self.check()
+            image.set_attributes(attributes, key)
+            return
+        try:
+            array = self.array(key)
+        except UnknownKeyError:
+            nodes = sorted(
+                [
+                    *self.groups,
+                    *self.arrays,
+                    *(k for a in self.arrays.values() if isinstance(a, ImageStream) for k in a.level_keys),
+                ]
+            )
+            raise UnknownKeyError(f"key must name a node of the stream {nodes}. Got {key!r}.") from None
         self.check()
         array.set_attributes(attributes)
 
@@ -105,7 +144,7 @@ class WriteSession:
             self.check()
             return
         self.closed = True
-        failed = any(array.failure is not None for array in self.arrays.values())
+        failed = self._failure is not None or any(array.failure is not None for array in self.arrays.values())
         errors: list[BaseException] = []
         for array in self.arrays.values():
             try:
@@ -123,6 +162,7 @@ class WriteSession:
                 # releasing staged files failed (the writes had succeeded, or failed first)
                 raise StoreAccessError(f"closing the stream to {self._store!r} failed: {first!r}") from first
             raise first
+        self.check()  # a group's failed write
 
     def _release(self) -> None:
         self._pool.shutdown(wait=True)

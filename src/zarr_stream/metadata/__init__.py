@@ -1,6 +1,8 @@
-"""zarr.json documents, built by zarr-python's own metadata classes."""
+"""zarr.json documents, built by zarr-python's own metadata classes, and OME-NGFF metadata."""
 
 from zarr_stream.metadata._array_document import ArrayDocument
+from zarr_stream.metadata._group_document import GroupDocument
+from zarr_stream.metadata._ome import image_attributes
 from zarr_stream.metadata._zarr import (
     array_document,
     array_metadata,
@@ -11,9 +13,11 @@ from zarr_stream.metadata._zarr import (
 
 __all__ = [
     "ArrayDocument",
+    "GroupDocument",
     "array_document",
     "array_metadata",
     "document_key",
     "group_document",
     "group_keys",
+    "image_attributes",
 ]

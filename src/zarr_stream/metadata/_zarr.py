@@ -23,7 +23,7 @@ __all__ = ["array_document", "array_metadata", "document_key", "group_document",
 
 def array_metadata(settings: ArraySettings) -> ArrayV3Metadata:
     """Metadata of the array for ``settings``, with an append dimension of length 0."""
-    dims = settings.dimensions
+    dims = settings.stored_dimensions
     compression = settings.compression
     compressors = (
         None

@@ -1,0 +1,157 @@
+"""One OME-NGFF image: its levels, each an array stream, each fed by the level above.
+
+Frames go to level 0 as they come; a level's frames are reduced (on the encoder pool, see
+:mod:`zarr_stream.multiscale`) while the caller's thread copies them in, and the frames they
+complete go on to the next level, and so on down, in the same call. A flush publishes every
+level; close finishes the frames still waiting for their second z-plane first. The image
+group's ``zarr.json`` (the OME metadata and the user's attributes) is written at open.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from zarr_stream.config import Tuning
+from zarr_stream.engine._pipeline import ArrayStream
+from zarr_stream.errors import BackgroundError, UnknownKeyError
+from zarr_stream.metadata import GroupDocument, image_attributes
+from zarr_stream.multiscale import ImagePlan, LevelFeeder, Reducer
+from zarr_stream.settings import ArraySettings, check_not_reserved, json_attributes
+from zarr_stream.storage import Backend
+
+__all__ = ["ImageStream"]
+
+
+class ImageStream:
+    """Streams frames into an OME-NGFF image at ``settings.key``. One caller thread at a time."""
+
+    def __init__(self, settings: ArraySettings, backend: Backend, pool: Executor, tuning: Tuning) -> None:
+        plan = ImagePlan.of(settings)
+        self.key = settings.key
+        self.levels: list[ArrayStream] = []
+        try:
+            for level in plan.levels:
+                self.levels.append(ArrayStream(level, backend, pool, tuning))
+        except BaseException:
+            for stream in self.levels:
+                stream.close(publish=False)
+            raise
+        method = settings.multiscale.method if settings.multiscale is not None else None
+        dtype = np.dtype(settings.dtype)
+        self._feeders = [
+            LevelFeeder(geometry, Reducer(method, dtype, geometry.frame_shape, geometry.halve_frame), pool)
+            for geometry in plan.geometries
+            if method is not None
+        ]
+        name = settings.key.rsplit("/", 1)[-1] or "image"
+        ome = image_attributes(name, settings.stored_dimensions, plan.factors, method)
+        self.document = GroupDocument(settings.key, backend, fixed=ome)
+        self.document.attributes = dict(settings.attributes or {})
+        self._failure: BaseException | None = None
+
+    @property
+    def level_keys(self) -> list[str]:
+        return [level.key for level in self.levels]
+
+    @property
+    def frames(self) -> int:
+        """Frames accepted so far (at level 0)."""
+        return self.levels[0].frames
+
+    @property
+    def failure(self) -> BaseException | None:
+        """The exception that failed the image (a level, or the reduction), if one did."""
+        return self._failure or next((lv.failure for lv in self.levels if lv.failure is not None), None)
+
+    def check(self) -> None:
+        """Raise the image's failure, if any."""
+        for level in self.levels:
+            level.check()
+        if self._failure is not None:
+            raise BackgroundError(
+                f"writing image {self.key!r} failed, and the stream writes no more: {self._failure!r}"
+            ) from self._failure
+
+    def append(self, data: npt.ArrayLike) -> None:
+        """Check ``data`` against level 0 and take its frames into every level. A bad call takes nothing."""
+        self.check()
+        frames = self.levels[0].checked_frames(data)
+        self._guarded(self._cascade, 0, frames)
+
+    def flush(self) -> None:
+        """Publish every level as it stands (see :mod:`zarr_stream.multiscale._feeder`)."""
+        self.check()
+        for level in self.levels:
+            level.flush()
+
+    def close(self, publish: bool = True) -> None:
+        """Finish the levels and publish them (unless ``publish`` is False or the image failed),
+        release every level in any case, then raise the failure, if there was one."""
+        try:
+            if publish and self.failure is None:
+                self._guarded(self._finish_levels)
+        finally:
+            errors = []
+            for level in self.levels:
+                try:
+                    level.close(publish=publish and self.failure is None)
+                except BaseException as error:
+                    errors.append(error)
+            if errors and self._failure is None and all(lv.failure is None for lv in self.levels):
+                raise errors[0]
+        self.check()
+
+    def set_attributes(self, attributes: Mapping[str, Any], key: str | None = None) -> None:
+        """Merge ``attributes`` into the image group's ``zarr.json`` (or a level's, by its key)."""
+        if key is not None and key != self.key:
+            if key not in self.level_keys:
+                raise UnknownKeyError(
+                    f"key must name the image {self.key!r} or a level {self.level_keys}. Got {key!r}."
+                )
+            self.levels[self.level_keys.index(key)].set_attributes(attributes)
+            return
+        self.check()
+        update = json_attributes(attributes, "attributes")
+        check_not_reserved(update)
+        self._guarded(self.document.merge_attributes, update)
+
+    def write_documents(self, durable: bool) -> None:
+        """Write the image group's ``zarr.json`` and every level's."""
+        self.document.write(durable)
+        for level in self.levels:
+            level.write_documents(durable)
+
+    def _cascade(self, index: int, frames: np.ndarray) -> None:
+        """Take ``frames`` into level ``index``, and what they complete into the levels below."""
+        below: Callable[[], np.ndarray] | None = None
+        if index < len(self._feeders):
+            below = self._feeders[index].feed(frames)  # reduced on the pool while level ``index`` copies
+        try:
+            self.levels[index].take(frames)
+        finally:
+            made = below() if below is not None else None  # the tasks read ``frames``: wait for them
+        if made is not None and len(made):
+            self._cascade(index + 1, made)
+
+    def _finish_levels(self) -> None:
+        for index, feeder in enumerate(self._feeders):
+            made = feeder.close()
+            if len(made):
+                self._cascade(index + 1, made)
+
+    def _guarded(self, step: Callable[..., None], *args: Any) -> None:
+        """Run a step; its failure fails the image."""
+        try:
+            step(*args)
+        except BaseException as error:
+            if self._failure is None and all(level.failure is None for level in self.levels):
+                self._failure = error
+            if not isinstance(error, Exception):
+                raise
+            self.check()
+            raise

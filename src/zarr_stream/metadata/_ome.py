@@ -1,0 +1,83 @@
+"""OME-NGFF 0.5 image metadata (``attributes.ome`` of an image group): axes, levels, transforms.
+
+Every value follows from the settings alone, so the document is written whole when the
+stream opens and stays true while the levels grow (their shapes live in their own
+``zarr.json``); a stream killed at any point leaves a valid image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, TypedDict
+
+from zarr_stream.settings import OME_KEY, Dimension, DownsampleMethod
+
+__all__ = ["NGFF_VERSION", "image_attributes", "level_transforms"]
+
+NGFF_VERSION = "0.5"
+_AXIS_TYPES = {"time": "time", "channel": "channel", "space": "space"}  # "other": no type
+
+
+class Axis(TypedDict, total=False):
+    name: str
+    type: str
+    unit: str
+
+
+def axes(dims: Sequence[Dimension]) -> list[Axis]:
+    """The ``axes`` of an image stored with ``dims``."""
+    result: list[Axis] = []
+    for dim in dims:
+        axis: Axis = {"name": dim.name}
+        if dim.kind in _AXIS_TYPES:
+            axis["type"] = _AXIS_TYPES[dim.kind]
+        if dim.unit is not None:
+            axis["unit"] = dim.unit
+        result.append(axis)
+    return result
+
+
+def level_transforms(
+    dims: Sequence[Dimension], factors: Sequence[int], method: DownsampleMethod | None
+) -> list[dict[str, Any]]:
+    """The ``coordinateTransformations`` of a level ``factors`` times coarser than level 0.
+
+    A level pixel made from a block of ``f`` pixels has its centre at the block's centre:
+    ``(f - 1) / 2`` level-0 pixels on, hence the translation. A decimated pixel is the
+    block's first pixel, whose centre does not move.
+
+    >>> from zarr_stream import Dimension
+    >>> dims = [Dimension("t", kind="time"), Dimension("y", scale=0.5), Dimension("x", scale=0.5)]
+    >>> level_transforms(dims, [1, 4, 4], "mean")
+    [{'type': 'scale', 'scale': [1.0, 2.0, 2.0]}, {'type': 'translation', 'translation': [0.0, 0.75, 0.75]}]
+    """
+    scale = [dim.scale * factor for dim, factor in zip(dims, factors, strict=True)]
+    transforms: list[dict[str, Any]] = [{"type": "scale", "scale": scale}]
+    if method != "decimate" and any(factor > 1 for factor in factors):
+        shift = [(factor - 1) / 2 * dim.scale for dim, factor in zip(dims, factors, strict=True)]
+        transforms.append({"type": "translation", "translation": shift})
+    return transforms
+
+
+def image_attributes(
+    name: str,
+    dims: Sequence[Dimension],
+    level_factors: Sequence[Sequence[int]],
+    method: DownsampleMethod | None,
+) -> dict[str, Any]:
+    """``{"ome": ...}`` of an image stored with ``dims``, its levels ``level_factors`` coarser."""
+    multiscale: dict[str, Any] = {
+        "name": name,
+        "axes": axes(dims),
+        "datasets": [
+            {"path": str(level), "coordinateTransformations": level_transforms(dims, factors, method)}
+            for level, factors in enumerate(level_factors)
+        ],
+    }
+    if method is not None:
+        multiscale["type"] = method
+        multiscale["metadata"] = {
+            "description": "zarr-stream: each level from the one above, blocks of 2 along y, x (and z)",
+            "method": method,
+        }
+    return {OME_KEY: {"version": NGFF_VERSION, "multiscales": [multiscale]}}
