@@ -9,16 +9,20 @@ import numpy as np
 import pytest
 import zarr
 from ome_zarr_models.v05.image import Image
-from pyramid_reference import reference_levels
 
 import zarr_stream as zs
+from pyramid_reference import reference_levels
 
 D = zs.Dimension
 
 # name -> (acquisition dimensions, storage_order, frames appended)
 CASES = {
     "tyx": (
-        [D("t", kind="time", chunk=3, shard=2), D("y", size=37, chunk=8, shard=2), D("x", size=50, chunk=8, shard=3)],
+        [
+            D("t", kind="time", chunk=3, shard=2),
+            D("y", size=37, chunk=8, shard=2),
+            D("x", size=50, chunk=8, shard=3),
+        ],
         None,
         13,
     ),
@@ -114,16 +118,18 @@ def read_levels(path, key="img") -> tuple[dict, list[np.ndarray]]:
     return ome, [group[d["path"]][:] for d in ome["multiscales"][0]["datasets"]]
 
 
-def assert_frames_final_or_fill(level: np.ndarray, reference: np.ndarray) -> int:
-    """Each frame a flushed level holds is its final value, or all fill value; returns how many are final."""
+def assert_frames_final_or_fill(level: np.ndarray, reference: np.ndarray, whole_frames: bool = True) -> int:
+    """Each frame a flushed level holds is its final value, or all fill value (each pixel, unless
+    ``whole_frames``); returns how many frames are final."""
     overlap = tuple(slice(0, min(a, b)) for a, b in zip(level.shape, reference.shape, strict=True))
     got = level[overlap].reshape(-1, *level.shape[-2:])
     want = reference[overlap].reshape(-1, *level.shape[-2:])
-    final = np.all(got == want, axis=(1, 2))
-    fill = np.all(got == 0, axis=(1, 2))
+    axes = (1, 2) if whole_frames else ()
+    final = np.all(got == want, axis=axes)
+    fill = np.all(got == 0, axis=axes)
     assert np.all(final | fill), f"frames {np.flatnonzero(~(final | fill))} are neither final nor fill"
     assert all(s <= r for s, r in zip(level.shape, reference.shape, strict=True))
-    return int(final.sum())
+    return int(np.all(final.reshape(len(got), -1), axis=1).sum())
 
 
 @pytest.mark.parametrize(("dtype", "method"), METHODS, ids=[f"{d}-{m}" for d, m in METHODS])
@@ -149,7 +155,9 @@ def test_levels_equal_the_numpy_reference_at_every_flush_and_after_close(tmp_pat
                 _, levels = read_levels(path)
                 flushed = stored_level0(dims, storage_order, frames[:written])
                 np.testing.assert_array_equal(levels[0], flushed)
-                counts = [assert_frames_final_or_fill(lv, ref) for lv, ref in zip(levels, expected, strict=True)]
+                counts = [
+                    assert_frames_final_or_fill(lv, ref) for lv, ref in zip(levels, expected, strict=True)
+                ]
                 if finals is not None:
                     assert all(c >= p for c, p in zip(counts, finals, strict=True)), "a level lost frames"
                 finals = counts
@@ -231,7 +239,7 @@ def test_ngff_without_multiscale_is_one_level_image(tmp_path):
 
 
 def test_max_levels_counts_level_zero(tmp_path):
-    dims, order, _ = CASES["tyx"]
+    dims, _order, _ = CASES["tyx"]
     path = tmp_path / "cap.zarr"
     array = zs.ArraySettings(key="img", dimensions=dims, multiscale=zs.Multiscale(max_levels=2))
     with zs.ZarrStream(zs.StreamSettings(store=path, arrays=[array])):
@@ -249,8 +257,96 @@ def test_napari_ome_zarr_reader_returns_every_level(tmp_path):
     reader = napari_ome_zarr.napari_get_reader(str(path))
     assert reader is not None
     layers = reader(str(path))
-    ome, levels = read_levels(path, key="")
-    (data, kwargs, kind), *_ = layers
+    _ome, levels = read_levels(path, key="")
+    (data, _kwargs, kind), *_ = layers
     assert kind == "image"
     assert [tuple(level.shape) for level in data] == [level.shape for level in levels]
     np.testing.assert_array_equal(np.asarray(data[-1]), levels[-1])
+
+
+def test_set_attributes_works_on_every_node_and_the_ome_key_is_reserved(tmp_path):
+    path = tmp_path / "nodes.zarr"
+    dims, _order, count = CASES["tyx"]
+    arrays = [
+        zs.ArraySettings(
+            key="a/b/raw", dimensions=[D("t", chunk=2), D("y", size=8, chunk=4), D("x", size=8, chunk=4)]
+        ),
+        zs.ArraySettings(
+            key="a/img", dimensions=dims, multiscale=zs.Multiscale(max_levels=2), attributes={"s": 1}
+        ),
+    ]
+    nodes = ["", "a", "a/b", "a/b/raw", "a/img", "a/img/0", "a/img/1"]
+    with zs.ZarrStream(zs.StreamSettings(store=path, arrays=arrays)) as stream:
+        stream.append(np.ones((3, 8, 8), "uint16"), key="a/b/raw")
+        stream.append(frames_for(dims, count, "uint16"), key="a/img")
+        for node in nodes:
+            stream.set_attributes({"node": node}, key=node)
+        before = {node: dict(zarr.open(path, path=node, mode="r").attrs) for node in nodes}
+        for node in nodes:
+            with pytest.raises(zs.SettingsError, match="the attribute key 'ome' is reserved"):
+                stream.set_attributes({"ome": {"version": "0.4"}, "other": 1}, key=node)
+        with pytest.raises(
+            zs.UnknownKeyError, match=r"key must name a node of the stream \[.*'a/img/1'.*\]. Got 'a/c'"
+        ):
+            stream.set_attributes({"x": 1}, key="a/c")
+        after = {node: dict(zarr.open(path, path=node, mode="r").attrs) for node in nodes}
+        assert after == before
+        stream.append(frames_for(dims, 2, "uint16"), key="a/img")  # the stream goes on
+    for node in nodes:
+        attrs = zarr.open(path, path=node, mode="r").attrs
+        assert attrs["node"] == node
+    image = zarr.open_group(path, path="a/img", mode="r")
+    assert image.attrs["s"] == 1 and image.attrs["ome"]["version"] == "0.5"
+    Image.from_zarr(image)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_killed_stream_leaves_a_valid_image_with_its_flushed_frames_and_consistent_levels(tmp_path, seed):
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import ome_kill_child
+
+    here = Path(__file__).parent
+    store, progress = tmp_path / "killed.zarr", tmp_path / "progress"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(here), os.environ.get("PYTHONPATH", "")])}
+    child = subprocess.Popen(
+        [sys.executable, str(here / "ome_kill_child.py"), str(store), str(progress), str(seed)], env=env
+    )
+    try:
+        rng = np.random.default_rng(seed)
+        wanted = int(rng.integers(2, 30))  # frames flushed at least, then a random moment more
+        deadline = time.monotonic() + 120
+        while not progress.exists() or json.loads(progress.read_text())["flushed"] < wanted:
+            assert child.poll() is None and time.monotonic() < deadline
+            time.sleep(0.005)
+        time.sleep(rng.uniform(0, 0.3))
+        child.send_signal(signal.SIGKILL)
+        assert child.wait(timeout=60) == -signal.SIGKILL
+    finally:
+        child.kill()
+        child.wait()
+    flushed = json.loads(progress.read_text())["flushed"]
+    group = zarr.open_group(store, path="img", mode="r")
+    Image.from_zarr(group)  # a valid OME-Zarr image, every level listed there
+    ome, levels = read_levels(store)
+    assert len(levels) > 1
+    channels = ome_kill_child.CHANNELS
+    steps = levels[0].shape[0]
+    true = np.stack([ome_kill_child.frame(i) for i in range(steps * channels)]).reshape(
+        steps, channels, *ome_kill_child.FRAME
+    )
+    expected = reference_levels(true, ome, "mean")
+    assert steps * channels >= flushed
+    got0 = levels[0].reshape(-1, *ome_kill_child.FRAME)
+    np.testing.assert_array_equal(got0[:flushed], true.reshape(-1, *ome_kill_child.FRAME)[:flushed])
+    # Frames after the last flush may show shard by shard (each shard whole): pixel by pixel,
+    # each is final or fill value; and no level shows more than level 0.
+    for level, reference in zip(levels, expected, strict=True):
+        assert_frames_final_or_fill(level, reference, whole_frames=False)
+    print(f"seed {seed}: killed after {flushed} flushed frames; level shapes {[lv.shape for lv in levels]}")

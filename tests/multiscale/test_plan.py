@@ -14,9 +14,24 @@ D = zs.Dimension
 # (name, size, chunk, shard, kind) per dimension, the first unbounded
 GEOMETRIES = {
     "tyx": [("t", 0, 2, 1, "time"), ("y", 300, 32, 2, "space"), ("x", 200, 32, 2, "space")],
-    "tcyx": [("t", 0, 1, 1, "time"), ("c", 2, 1, 1, "channel"), ("y", 100, 16, 2, "space"), ("x", 130, 16, 4, "space")],
-    "tzyx": [("t", 0, 1, 1, "time"), ("z", 20, 4, 1, "space"), ("y", 64, 16, 2, "space"), ("x", 64, 16, 2, "space")],
-    "anisotropic": [("t", 0, 1, 1, "time"), ("z", 64, 8, 1, "space"), ("y", 48, 16, 1, "space"), ("x", 48, 16, 1, "space")],
+    "tcyx": [
+        ("t", 0, 1, 1, "time"),
+        ("c", 2, 1, 1, "channel"),
+        ("y", 100, 16, 2, "space"),
+        ("x", 130, 16, 4, "space"),
+    ],
+    "tzyx": [
+        ("t", 0, 1, 1, "time"),
+        ("z", 20, 4, 1, "space"),
+        ("y", 64, 16, 2, "space"),
+        ("x", 64, 16, 2, "space"),
+    ],
+    "anisotropic": [
+        ("t", 0, 1, 1, "time"),
+        ("z", 64, 8, 1, "space"),
+        ("y", 48, 16, 1, "space"),
+        ("x", 48, 16, 1, "space"),
+    ],
     "odd": [("t", 0, 3, 1, "time"), ("y", 257, 64, 2, "space"), ("x", 129, 32, 3, "space")],
 }
 FRAMES = 4
@@ -30,7 +45,11 @@ def ours(geometry, max_levels=None) -> list[tuple[int, ...]]:
 
 def acquire_zarr_levels(tmp_path, geometry, max_levels=0) -> list[tuple[int, ...]]:
     az = pytest.importorskip("acquire_zarr")
-    kinds = {"time": az.DimensionType.TIME, "channel": az.DimensionType.CHANNEL, "space": az.DimensionType.SPACE}
+    kinds = {
+        "time": az.DimensionType.TIME,
+        "channel": az.DimensionType.CHANNEL,
+        "space": az.DimensionType.SPACE,
+    }
     dims = [
         az.Dimension(name=n, kind=kinds[k], array_size_px=s, chunk_size_px=c, shard_size_chunks=sh)
         for n, s, c, sh, k in geometry

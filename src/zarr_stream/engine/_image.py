@@ -48,6 +48,10 @@ class ImageStream:
             for geometry in plan.geometries
             if method is not None
         ]
+        for above, below, geometry in zip(self.levels, self.levels[1:], plan.geometries, strict=False):
+            # a level never shows more than the level above covers: they grow on their own threads
+            below.document.cap = _cap(above, geometry.z == 0)
+            above.document.followers.append(below.document)
         name = settings.key.rsplit("/", 1)[-1] or "image"
         ome = image_attributes(name, settings.stored_dimensions, plan.factors, method)
         self.document = GroupDocument(settings.key, backend, fixed=ome)
@@ -155,3 +159,13 @@ class ImageStream:
                 raise
             self.check()
             raise
+
+
+def _cap(above: ArrayStream, halved: bool) -> Callable[[], int]:
+    """The longest append dimension the level below ``above`` may show."""
+
+    def cap() -> int:
+        extent = above.document.metadata.shape[0]
+        return -(-extent // 2) if halved else extent
+
+    return cap

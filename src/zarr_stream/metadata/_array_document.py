@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from zarr.core.metadata.v3 import ArrayV3Metadata
@@ -27,6 +27,11 @@ class ArrayDocument:
         self.metadata = array_metadata(settings)
         self._backend = backend
         self._lock = threading.Lock()
+        self._wanted = 0  # the extent the array's published shards cover
+        #: The most the append dimension may show (a pyramid level: what the level above covers).
+        self.cap: Callable[[], int] | None = None
+        #: Documents capped by this one, grown again when it grows.
+        self.followers: list[ArrayDocument] = []
 
     def write(self, durable: bool = True) -> None:
         """Write the document as it stands."""
@@ -34,11 +39,18 @@ class ArrayDocument:
             self._write(self.metadata, durable)
 
     def grow(self, extent: int, durable: bool) -> None:
-        """Make the append dimension at least ``extent`` long; write it if it grew, or if ``durable``."""
+        """Make the append dimension at least ``extent`` long (within ``cap``); write it if it
+        grew, or if ``durable``. Then let the followers grow as far as they may now."""
         with self._lock:
-            if extent > self.metadata.shape[0] or durable:
-                shape = (max(extent, self.metadata.shape[0]), *self.metadata.shape[1:])
+            self._wanted = max(self._wanted, extent)
+            allowed = self._wanted if self.cap is None else min(self._wanted, self.cap())
+            grew = allowed > self.metadata.shape[0]
+            if grew or durable:
+                shape = (max(allowed, self.metadata.shape[0]), *self.metadata.shape[1:])
                 self._write(self.metadata.update_shape(shape), durable)
+        if grew:
+            for follower in self.followers:
+                follower.grow(0, durable=False)
 
     def merge_attributes(self, attributes: Mapping[str, Any]) -> None:
         """Merge ``attributes`` (checked strict JSON, as ``json_attributes`` makes) in, and write it."""
