@@ -15,27 +15,34 @@ from zarr_stream.errors import (
     ZarrStreamError,
 )
 from zarr_stream.settings import (
+    Acquisition,
     ArraySettings,
     Compression,
     Dimension,
+    FieldOfView,
     Multiscale,
+    Plate,
     S3Settings,
     StreamSettings,
+    Well,
 )
 from zarr_stream.stream import ZarrStream
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Acquisition",
     "ArraySettings",
     "BackgroundError",
     "CapacityError",
     "Compression",
     "Dimension",
+    "FieldOfView",
     "FrameDtypeError",
     "FrameError",
     "Multiscale",
     "ObjectExistsError",
+    "Plate",
     "S3Settings",
     "SettingsError",
     "StoreAccessError",
@@ -43,6 +50,7 @@ __all__ = [
     "StreamClosedError",
     "StreamSettings",
     "UnknownKeyError",
+    "Well",
     "ZarrStream",
     "ZarrStreamError",
     "__version__",

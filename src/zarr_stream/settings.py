@@ -30,13 +30,17 @@ import numpy as np
 from zarr_stream.errors import SettingsError
 
 __all__ = [
+    "Acquisition",
     "ArraySettings",
     "Compression",
     "Dimension",
     "DimensionKind",
+    "FieldOfView",
     "Multiscale",
+    "Plate",
     "S3Settings",
     "StreamSettings",
+    "Well",
     "split_s3_url",
 ]
 
@@ -523,6 +527,171 @@ def default_chunks(dims: Sequence[Dimension], itemsize: int) -> tuple[Dimension,
     return tuple(chosen)
 
 
+_NAME = re.compile(r"[A-Za-z0-9]+")
+
+
+def _plate_name(value: object, what: str) -> str:
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
+        raise SettingsError(
+            f"{what} must be alphanumeric (OME-NGFF: letters and digits only). Got {value!r}."
+        )
+    return value
+
+
+def _optional_text(value: object, what: str) -> None:
+    if value is not None and not isinstance(value, str):
+        raise SettingsError(f"{what} must be a string or None. Got {value!r}.")
+
+
+def _tuple_of(value: object, kind: type, what: str) -> tuple[Any, ...]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise SettingsError(f"{what} must be a sequence of {kind.__name__} objects. Got {value!r}.")
+    items = tuple(value)
+    for item in items:
+        if not isinstance(item, kind):
+            raise SettingsError(f"{what} must be {kind.__name__} objects. Got {item!r}.")
+    return items
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Acquisition:
+    """One acquisition (a run over the plate) of an HCS plate."""
+
+    id: int
+    name: str | None = None
+    description: str | None = None
+
+    def __post_init__(self) -> None:
+        number = _require_int(self.id, "acquisition id", "")
+        if number < 0:
+            raise SettingsError(f"acquisition id must be >= 0. Got {number}.")
+        object.__setattr__(self, "id", number)
+        _optional_text(self.name, "acquisition name")
+        _optional_text(self.description, "acquisition description")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FieldOfView:
+    """One field of a well: an image, streamed under ``plate/<row>/<column>/<path>``.
+
+    ``array`` keeps the default key ``""``: the field's place in the plate gives its key.
+    """
+
+    path: str
+    array: ArraySettings
+    acquisition: int | None = None
+
+    def __post_init__(self) -> None:
+        _plate_name(self.path, "field path")
+        if not isinstance(self.array, ArraySettings):
+            raise SettingsError(f"field array must be an ArraySettings. Got {self.array!r}.")
+        if self.array.key != "":
+            raise SettingsError(
+                f"a field's array keeps the default key '' (the plate gives it one). Got {self.array.key!r}."
+            )
+        if self.acquisition is not None:
+            object.__setattr__(self, "acquisition", _require_int(self.acquisition, "field acquisition", ""))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Well:
+    """One well of a plate, at ``row`` and ``column``, with its fields of view."""
+
+    row: str
+    column: str
+    fields: Sequence[FieldOfView] = ()
+
+    def __post_init__(self) -> None:
+        _plate_name(self.row, "well row")
+        _plate_name(self.column, "well column")
+        fields = _tuple_of(self.fields, FieldOfView, "well fields")
+        if not fields:
+            raise SettingsError(f"a well must have at least one field. Got none in well {self.path!r}.")
+        paths = [f.path for f in fields]
+        for i, path in enumerate(paths):
+            if path in paths[:i]:
+                raise SettingsError(
+                    f"field paths must be unique in a well. Got {path!r} twice in well {self.path!r}."
+                )
+        object.__setattr__(self, "fields", fields)
+
+    @property
+    def path(self) -> str:
+        """The well's path in its plate: ``row/column``."""
+        return f"{self.row}/{self.column}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Plate:
+    """An OME-NGFF 0.5 high-content screening plate: rows, columns, acquisitions and wells."""
+
+    key: str = "plate"
+    name: str | None = None
+    rows: Sequence[str] = ()
+    columns: Sequence[str] = ()
+    acquisitions: Sequence[Acquisition] = ()
+    wells: Sequence[Well] = ()
+
+    def __post_init__(self) -> None:
+        validate_key(self.key)
+        _optional_text(self.name, "plate name")
+        for what in ("rows", "columns"):
+            value = getattr(self, what)
+            if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or not value:
+                raise SettingsError(f"plate {what} must be a non-empty list of names. Got {value!r}.")
+            names = tuple(_plate_name(name, f"plate {what[:-1]} name") for name in value)
+            for i, name in enumerate(names):
+                if name in names[:i]:
+                    raise SettingsError(f"plate {what} must be unique. Got {name!r} twice.")
+            object.__setattr__(self, what, names)
+        acquisitions = _tuple_of(self.acquisitions, Acquisition, "plate acquisitions")
+        ids = [a.id for a in acquisitions]
+        for i, number in enumerate(ids):
+            if number in ids[:i]:
+                raise SettingsError(f"acquisition ids must be unique. Got {number} twice.")
+        object.__setattr__(self, "acquisitions", acquisitions)
+        wells = _tuple_of(self.wells, Well, "plate wells")
+        paths = [w.path for w in wells]
+        for i, well in enumerate(wells):
+            if well.row not in self.rows:
+                raise SettingsError(
+                    f"well {well.path!r} is in row {well.row!r}, not one of {list(self.rows)}."
+                )
+            if well.column not in self.columns:
+                raise SettingsError(
+                    f"well {well.path!r} is in column {well.column!r}, not one of {list(self.columns)}."
+                )
+            if well.path in paths[:i]:
+                raise SettingsError(f"wells must be unique. Got {well.path!r} twice.")
+            for fov in well.fields:
+                if fov.acquisition is None and len(ids) > 1:
+                    raise SettingsError(
+                        f"a field must name its acquisition when the plate has several {ids}. "
+                        f"Got none for field {fov.path!r} of well {well.path!r}."
+                    )
+                if fov.acquisition is not None and fov.acquisition not in ids:
+                    raise SettingsError(
+                        f"a field's acquisition must be one of the plate's {ids}. "
+                        f"Got {fov.acquisition} for field {fov.path!r} of well {well.path!r}."
+                    )
+        object.__setattr__(self, "wells", wells)
+
+    def field_key(self, well: Well, fov: FieldOfView) -> str:
+        """The key a field's image is streamed under."""
+        return "/".join(part for part in (self.key, well.path, fov.path) if part)
+
+    def well_key(self, well: Well) -> str:
+        return f"{self.key}/{well.path}" if self.key else well.path
+
+    def field_arrays(self) -> tuple[ArraySettings, ...]:
+        """Every field's image settings, under its key, as an OME-NGFF image."""
+        return tuple(
+            dataclasses.replace(fov.array, key=self.field_key(well, fov), ngff=True)
+            for well in self.wells
+            for fov in well.fields
+        )
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StreamSettings:
     """Where to write and which arrays.
@@ -540,10 +709,14 @@ class StreamSettings:
         without ``overwrite``: a stream never deletes what is not provably a Zarr store.
     s3
         Connection settings for ``s3://`` stores.
+    plates
+        HCS plates (:class:`Plate`); their fields are streamed like arrays, under
+        ``plate/<row>/<column>/<field>``.
     """
 
     store: Any
     arrays: Sequence[ArraySettings] = ()
+    plates: Sequence[Plate] = ()
     overwrite: bool = False
     s3: S3Settings | None = None
 
@@ -575,12 +748,30 @@ class StreamSettings:
         if isinstance(self.arrays, (str, bytes)) or not isinstance(self.arrays, Sequence):
             raise SettingsError(f"arrays must be a sequence of ArraySettings. Got {self.arrays!r}.")
         arrays = tuple(self.arrays)
-        if not arrays:
-            raise SettingsError("arrays must name at least one array. Got none.")
         for array in arrays:
             if not isinstance(array, ArraySettings):
                 raise SettingsError(f"arrays must be ArraySettings objects. Got {array!r}.")
-        keys = [array.key for array in arrays]
+        plates = _tuple_of(self.plates, Plate, "plates")
+        object.__setattr__(self, "plates", plates)
+        if not arrays and not any(plate.wells for plate in plates):
+            raise SettingsError("arrays must name at least one array (or plates a field). Got none.")
+        streamed = arrays + tuple(array for plate in plates for array in plate.field_arrays())
+        plate_keys = [plate.key for plate in plates]
+        for i, key in enumerate(plate_keys):
+            if key in plate_keys[:i]:
+                raise SettingsError(f"plate keys must be unique. Got {key!r} twice.")
+            for array in arrays:
+                if (
+                    array.key == key
+                    or array.key.startswith(key + "/")
+                    or key.startswith(array.key + "/")
+                    or not key
+                ):
+                    raise SettingsError(
+                        "an array cannot be at or under a plate, nor a plate under an array. "
+                        f"Got array {array.key!r} and plate {key!r}."
+                    )
+        keys = [array.key for array in streamed]
         for i, key in enumerate(keys):
             if key in keys[:i]:
                 raise SettingsError(f"array keys must be unique. Got {key!r} twice.")
@@ -590,6 +781,11 @@ class StreamSettings:
                         f"an array cannot be nested under another array. Got {other!r} under {key!r}."
                     )
         object.__setattr__(self, "arrays", arrays)
+
+    @property
+    def streamed_arrays(self) -> tuple[ArraySettings, ...]:
+        """Every array or image the stream writes: ``arrays``, then each plate's fields."""
+        return tuple(self.arrays) + tuple(array for plate in self.plates for array in plate.field_arrays())
 
 
 def _is_store_object(store: object) -> bool:

@@ -12,9 +12,9 @@ from zarr_stream.config import tuning
 from zarr_stream.engine._image import ImageStream
 from zarr_stream.engine._pipeline import ArrayStream
 from zarr_stream.errors import BackgroundError, StoreAccessError, UnknownKeyError, ZarrStreamError
-from zarr_stream.metadata import GroupDocument, group_keys
+from zarr_stream.metadata import GroupDocument, group_keys, plate_attributes, well_attributes
 from zarr_stream.settings import STAGING_NAME, StreamSettings, check_not_reserved, json_attributes
-from zarr_stream.storage import open_backend
+from zarr_stream.storage import Backend, open_backend
 
 __all__ = ["WriteSession"]
 
@@ -33,17 +33,18 @@ class WriteSession:
         knobs = tuning()
         # Staged files go in the first array's folder (an image's level 0), where no Zarr reader
         # lists members.
-        first = settings.arrays[0]
+        streamed = settings.streamed_arrays
+        first = streamed[0]
         home = f"{first.key}/0" if first.ngff else first.key
         self._backend = backend = open_backend(
             settings.store, knobs.fsync, f"{home}/{STAGING_NAME}".lstrip("/"), settings.s3
         )
         self._pool = DaemonPool(knobs.encode_threads, "zarr-stream-encode")
         self.arrays: dict[str, ArrayStream | ImageStream] = {}
-        self.groups = {key: GroupDocument(key, backend) for key in group_keys(a.key for a in settings.arrays)}
+        self.groups = _groups(settings, backend)
         self._failure: BaseException | None = None  # of a plain group's write
         try:
-            for array in settings.arrays:
+            for array in streamed:
                 kind = ImageStream if array.ngff else ArrayStream
                 self.arrays[array.key] = kind(array, backend, self._pool, knobs)
             backend.prepare(settings.overwrite)
@@ -167,3 +168,14 @@ class WriteSession:
     def _release(self) -> None:
         self._pool.shutdown(wait=True)
         self._backend.close()
+
+
+def _groups(settings: StreamSettings, backend: Backend) -> dict[str, GroupDocument]:
+    """The groups above the arrays and images: plain ones, and each plate's and well's."""
+    groups = {key: GroupDocument(key, backend) for key in group_keys(a.key for a in settings.streamed_arrays)}
+    for plate in settings.plates:
+        groups[plate.key] = GroupDocument(plate.key, backend, fixed=plate_attributes(plate))
+        for well in plate.wells:
+            key = plate.well_key(well)
+            groups[key] = GroupDocument(key, backend, fixed=well_attributes(well))
+    return groups

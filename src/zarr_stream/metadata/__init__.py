@@ -2,7 +2,7 @@
 
 from zarr_stream.metadata._array_document import ArrayDocument
 from zarr_stream.metadata._group_document import GroupDocument
-from zarr_stream.metadata._ome import image_attributes
+from zarr_stream.metadata._ome import image_attributes, plate_attributes, well_attributes
 from zarr_stream.metadata._zarr import (
     array_document,
     array_metadata,
@@ -20,4 +20,6 @@ __all__ = [
     "group_document",
     "group_keys",
     "image_attributes",
+    "plate_attributes",
+    "well_attributes",
 ]

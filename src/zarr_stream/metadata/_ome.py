@@ -1,4 +1,4 @@
-"""OME-NGFF 0.5 image metadata (``attributes.ome`` of an image group): axes, levels, transforms.
+"""OME-NGFF 0.5 metadata (``attributes.ome``): images (axes, levels, transforms), plates, wells.
 
 Every value follows from the settings alone, so the document is written whole when the
 stream opens and stays true while the levels grow (their shapes live in their own
@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, TypedDict
 
-from zarr_stream.settings import OME_KEY, Dimension, DownsampleMethod
+from zarr_stream.settings import OME_KEY, Dimension, DownsampleMethod, Plate, Well
 
-__all__ = ["NGFF_VERSION", "image_attributes", "level_transforms"]
+__all__ = ["NGFF_VERSION", "image_attributes", "level_transforms", "plate_attributes", "well_attributes"]
 
 NGFF_VERSION = "0.5"
 _AXIS_TYPES = {"time": "time", "channel": "channel", "space": "space"}  # "other": no type
@@ -81,3 +81,47 @@ def image_attributes(
             "method": method,
         }
     return {OME_KEY: {"version": NGFF_VERSION, "multiscales": [multiscale]}}
+
+
+def plate_attributes(plate: Plate) -> dict[str, Any]:
+    """``{"ome": ...}`` of an HCS plate group: rows, columns, wells, acquisitions, field counts."""
+    fields_per_well = [len(well.fields) for well in plate.wells]
+    metadata: dict[str, Any] = {
+        "rows": [{"name": row} for row in plate.rows],
+        "columns": [{"name": column} for column in plate.columns],
+        "wells": [
+            {
+                "path": well.path,
+                "rowIndex": plate.rows.index(well.row),
+                "columnIndex": plate.columns.index(well.column),
+            }
+            for well in plate.wells
+        ],
+        "field_count": max(fields_per_well, default=0),
+    }
+    if plate.name is not None:
+        metadata["name"] = plate.name
+    if plate.acquisitions:
+        metadata["acquisitions"] = []
+        for acquisition in plate.acquisitions:
+            entry: dict[str, Any] = {"id": acquisition.id}
+            counts = [sum(f.acquisition == acquisition.id for f in well.fields) for well in plate.wells]
+            if max(counts, default=0):
+                entry["maximumfieldcount"] = max(counts)
+            if acquisition.name is not None:
+                entry["name"] = acquisition.name
+            if acquisition.description is not None:
+                entry["description"] = acquisition.description
+            metadata["acquisitions"].append(entry)
+    return {OME_KEY: {"version": NGFF_VERSION, "plate": metadata}}
+
+
+def well_attributes(well: Well) -> dict[str, Any]:
+    """``{"ome": ...}`` of a well group: its fields' images (and their acquisitions)."""
+    images = []
+    for fov in well.fields:
+        image: dict[str, Any] = {"path": fov.path}
+        if fov.acquisition is not None:
+            image["acquisition"] = fov.acquisition
+        images.append(image)
+    return {OME_KEY: {"version": NGFF_VERSION, "well": {"images": images}}}
