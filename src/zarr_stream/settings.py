@@ -782,6 +782,24 @@ class StreamSettings:
                     )
         object.__setattr__(self, "arrays", arrays)
 
+    def max_memory_bytes(self) -> int:
+        """The most memory, in bytes, the stream holds besides the caller's frames: the bound
+        it keeps to (``append`` waits rather than grows), counted for data that does not
+        compress, with the engine's config as it stands now (see ``docs/concepts.md``).
+
+        >>> settings = StreamSettings(store="out.zarr", arrays=[ArraySettings(compression=None, dimensions=[
+        ...     Dimension("t", chunk=16), Dimension("y", size=2048), Dimension("x", size=2048)])])
+        >>> settings.max_memory_bytes() // 2**20  # two raw slabs of 16 frames of 8 MiB, and 64 MiB
+        320
+        """
+        from zarr_stream.config import tuning
+        from zarr_stream.engine._memory import stream_bytes
+        from zarr_stream.storage._zarr_store import UPLOAD_BYTES
+
+        store = os.fspath(self.store) if isinstance(self.store, os.PathLike) else self.store
+        local = isinstance(store, (str, bytes)) and not str(store).startswith("s3://")
+        return stream_bytes(self, tuning(), in_memory_shards=not local, upload_bytes=UPLOAD_BYTES)
+
     @property
     def streamed_arrays(self) -> tuple[ArraySettings, ...]:
         """Every array or image the stream writes: ``arrays``, then each plate's fields."""

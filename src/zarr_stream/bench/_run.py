@@ -38,7 +38,14 @@ from zarr_stream.bench._ceiling import MiB, fsync_tree, run_ceiling
 from zarr_stream.bench._memory import peak_rss_mib, rss_mib
 from zarr_stream.bench._report import report, summarize
 from zarr_stream.bench._s3 import S3_ENGINES, S3_WRITERS, clear_prefix, process_cpu_seconds, s3_server
-from zarr_stream.bench._workloads import ALL_WORKLOADS, S3_WORKLOADS, WORKLOADS, Workload, source_frames
+from zarr_stream.bench._workloads import (
+    ALL_WORKLOADS,
+    PYRAMID_ENGINES,
+    S3_WORKLOADS,
+    WORKLOADS,
+    Workload,
+    source_frames,
+)
 from zarr_stream.bench._writers import WRITERS
 
 __all__ = ["PEERS", "add_arguments", "available_peers", "bench", "main", "run_bench", "run_writer"]
@@ -116,7 +123,7 @@ def _workload(args: argparse.Namespace) -> Workload:
     base = ALL_WORKLOADS[args.workload]
     return Workload(
         base.name, base.chunks, base.shard_counts, base.codec, base.level, base.shuffle, base.data,
-        frames=args.frames or base.frames, size=args.size or base.size,
+        frames=args.frames or base.frames, size=args.size or base.size, multiscale=base.multiscale,
     )  # fmt: skip
 
 
@@ -190,6 +197,8 @@ def _rounds(
     for run in range(args.runs):
         for workload in workloads:
             for engine in engines:
+                if ALL_WORKLOADS[workload].multiscale and engine not in PYRAMID_ENGINES:
+                    continue  # it writes no pyramid
                 cpu = process_cpu_seconds(server_pid) if server_pid else 0.0
                 result = _spawn(engine, args, workload, scratch(run, workload))
                 if result is None:

@@ -6,10 +6,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from zarr_stream.settings import Codec, Shuffle
+from zarr_stream.settings import Codec, DownsampleMethod, Shuffle
 from zarr_stream.testing import camera_frames
 
-__all__ = ["ALL_WORKLOADS", "S3_WORKLOADS", "SOURCE_FRAMES", "WORKLOADS", "Workload", "source_frames"]
+__all__ = [
+    "ALL_WORKLOADS",
+    "PYRAMID_ENGINES",
+    "S3_WORKLOADS",
+    "SOURCE_FRAMES",
+    "WORKLOADS",
+    "Workload",
+    "source_frames",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +33,7 @@ class Workload:
     data: str = "camera"  # "camera" or "random"
     frames: int = 256
     size: int = 2048
+    multiscale: DownsampleMethod | None = None  # a pyramid, its default levels, by this method
 
     @property
     def frame_bytes(self) -> int:
@@ -39,7 +48,13 @@ WORKLOADS = {
     "raw": Workload("raw", chunks=(64, 64, 64), shard_counts=(1, 16, 16), codec=None, data="random"),
     "zstd": Workload("zstd", chunks=(64, 256, 256), shard_counts=(1, 4, 4), codec="zstd"),
     "lz4": Workload("lz4", chunks=(8, 512, 512), shard_counts=(1, 2, 2), codec="lz4"),
+    # the zstd workload with a mean pyramid (levels 2048, 1024, 512, 256): zstd is its level 0 alone
+    "pyramid": Workload(
+        "pyramid", chunks=(64, 256, 256), shard_counts=(1, 4, 4), codec="zstd", multiscale="mean"
+    ),
 }
+#: The engines that write pyramids while streaming.
+PYRAMID_ENGINES = ("zarr-stream", "acquire-zarr")
 #: Streamed to an S3 server (``--s3``). acquire-zarr 0.10 uploads shards over 5 MiB in parts,
 #: and against moto those fail ("I/O error" at close, or a crash) from 16 MiB shards on, so
 #: the first workload keeps shards at 8 MiB raw (4 frames); the second has 64 MiB shards.

@@ -49,7 +49,15 @@ class ZarrStreamWriter:
             store=path,
             overwrite=True,
             s3=s3,
-            arrays=[zs.ArraySettings(key="raw", dtype="uint16", dimensions=dims, compression=compression)],
+            arrays=[
+                zs.ArraySettings(
+                    key="raw",
+                    dtype="uint16",
+                    dimensions=dims,
+                    compression=compression,
+                    multiscale=zs.Multiscale(method=workload.multiscale) if workload.multiscale else None,
+                )
+            ],
         )
         self._stream = zs.ZarrStream(settings)
 
@@ -92,6 +100,8 @@ class AcquireZarrWriter:
             )
         ]
         array = az.ArraySettings(output_key="raw", dimensions=dims, data_type=az.DataType.UINT16)
+        if workload.multiscale is not None:  # its default levels, as ours
+            array.downsampling_method = getattr(az.DownsamplingMethod, workload.multiscale.upper())
         if compression is not None:
             array.compression = compression
         settings = az.StreamSettings()
