@@ -1,6 +1,7 @@
 """Child process for the memory test: streams 2 GiB of 2048x2048 uint16 frames and reports RSS.
 
-``python memory_child.py STORE IN_FLIGHT [zstd|raw]``: zstd takes the tile encoding, raw the slabs.
+``python memory_child.py STORE IN_FLIGHT [zstd|raw|pyramid]``: zstd takes the tile encoding, raw
+the slabs, pyramid is zstd with a mean pyramid (levels 2048 to 256).
 """
 
 from __future__ import annotations
@@ -40,11 +41,13 @@ def main(store: str, in_flight: int, codec: str) -> None:
             zs.ArraySettings(
                 key="raw",
                 dimensions=dims,
-                compression=zs.Compression(codec="zstd", level=1) if codec == "zstd" else None,
+                compression=None if codec == "raw" else zs.Compression(codec="zstd", level=1),
+                multiscale=zs.Multiscale(method="mean") if codec == "pyramid" else None,
             )
         ],
     )
     with zs.config.set({"slabs_in_flight": in_flight, "encode_threads": THREADS}):
+        max_memory_mib = settings.max_memory_bytes() / 2**20
         baseline = rss_mib()
         start = time.perf_counter()
         with zs.ZarrStream(settings) as stream:
@@ -53,7 +56,9 @@ def main(store: str, in_flight: int, codec: str) -> None:
         seconds = time.perf_counter() - start
     peak = peak_rss_mib()
     slab_mib = CHUNK_T * FRAME_MIB
-    if codec == "zstd":  # tiles: the run buffers, and every slab in flight held compressed
+    if codec == "pyramid":  # the stream's own bound, alone
+        bound = max_memory_mib
+    elif codec == "zstd":  # tiles: the run buffers, and every slab in flight held compressed
         compressed_slab_mib = stored_mib(store) / (FRAMES / CHUNK_T)
         layout = Layout((0, SIZE, SIZE), (CHUNK_T, 256, 256), (1, 4, 4))
         per_run = frames_per_block(layout, np.dtype("uint16"), zs.config.get("max_block_bytes"))
@@ -73,6 +78,7 @@ def main(store: str, in_flight: int, codec: str) -> None:
                 "in_flight": in_flight,
                 "codec": codec,
                 "bound_mib": bound,
+                "max_memory_mib": max_memory_mib,
                 "mib_per_s": FRAMES * SIZE * SIZE * 2 / 2**20 / seconds,
             }
         )

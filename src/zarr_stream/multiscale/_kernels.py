@@ -86,6 +86,8 @@ class Reducer:
                 along[-1] = 0
             shift += along.reshape([-1 if a == axis else 1 for a in range(len(frame_shape))])
         self._shift = shift
+        # even frames: every pixel has the same count, and a scalar shift is faster
+        self._uniform = int(shift.flat[0]) if shift.size and (shift == shift.flat[0]).all() else None
 
     @property
     def accumulator_dtype(self) -> np.dtype:
@@ -124,7 +126,11 @@ class Reducer:
         if self.method != "mean":
             out[...] = acc[0]
             return
-        shift = self._shift[rows] + (z_count - 1)
+        shift = (
+            self._shift[rows] + (z_count - 1)
+            if self._uniform is None
+            else np.int64(self._uniform + z_count - 1)
+        )
         if self.dtype.kind == "f":
             np.multiply(acc[0], np.ldexp(1.0, -shift), out=out, casting="unsafe")
         elif self._split:
