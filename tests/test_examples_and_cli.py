@@ -60,3 +60,34 @@ def test_cli_entry_point(tmp_path):
     )
     assert result.returncode == 2
     assert "--frames, --size and --chunk-t must be >= 1. Got 0" in result.stderr
+
+
+def test_info_shows_ome_images_with_levels_axes_units_scales_and_plates(tmp_path, capsys):
+    import zarr_stream as zs
+
+    D = zs.Dimension
+    dims = [
+        D("t", kind="time", chunk=2),
+        D("c", kind="channel", size=2),
+        D("y", size=40, chunk=16, unit="micrometer", scale=0.5),
+        D("x", size=30, chunk=16, unit="micrometer", scale=0.5),
+    ]
+    image = zs.ArraySettings(dimensions=dims, multiscale=zs.Multiscale())
+    plate = zs.Plate(
+        name="p1",
+        rows=["A", "B"],
+        columns=["1"],
+        wells=[zs.Well(row="A", column="1", fields=[zs.FieldOfView(path="0", array=image)])],
+    )
+    store = tmp_path / "ome.zarr"
+    with zs.ZarrStream(zs.StreamSettings(store=store, plates=[plate])) as stream:
+        stream.append(np.ones((4, 40, 30), "uint16"))
+    assert main(["info", str(store)]) == 0
+    out = capsys.readouterr().out
+    assert "plate [OME plate 'p1', rows A,B, columns 1, 1 wells" in out
+    assert "1 [OME well, fields 0]" in out
+    assert "0 [OME image, 2 levels, mean, axes t:time c:channel y:space:micrometer x:space:micrometer]" in out
+    assert (
+        "shape=(2, 2, 20, 15)" in out
+        and "scale=[1.0, 1.0, 1.0, 1.0]  translation=[0.0, 0.0, 0.25, 0.25]" in out
+    )

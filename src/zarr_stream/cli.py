@@ -63,20 +63,62 @@ def describe_array(array: zarr.Array[Any], stored: int | None) -> str:
     return "  ".join(parts)
 
 
+def ome_label(ome: dict[str, Any]) -> str:
+    """What an OME-NGFF group is: an image (levels, axes and units), a plate or a well.
+
+    >>> ome_label({"version": "0.5", "well": {"images": [{"path": "0"}, {"path": "1"}]}})
+    'OME well, fields 0, 1'
+    """
+    if "multiscales" in ome:
+        multiscale = ome["multiscales"][0]
+        axes = " ".join(
+            ":".join(str(a[k]) for k in ("name", "type", "unit") if a.get(k)) for a in multiscale["axes"]
+        )
+        method = f", {multiscale['type']}" if "type" in multiscale else ""
+        return f"OME image, {len(multiscale['datasets'])} levels{method}, axes {axes}"
+    if "plate" in ome:
+        plate = ome["plate"]
+        name = f" {plate['name']!r}" if "name" in plate else ""
+        rows = ",".join(r["name"] for r in plate["rows"])
+        columns = ",".join(c["name"] for c in plate["columns"])
+        acquisitions = len(plate.get("acquisitions", []))
+        return (
+            f"OME plate{name}, rows {rows}, columns {columns}, {len(plate['wells'])} wells, "
+            f"{acquisitions} acquisitions, up to {plate.get('field_count', '?')} fields per well"
+        )
+    if "well" in ome:
+        return "OME well, fields " + ", ".join(image["path"] for image in ome["well"]["images"])
+    return "group, ome " + ", ".join(sorted(ome))
+
+
+def level_scales(ome: dict[str, Any]) -> dict[str, str]:
+    """Each level's scale (and translation), to print beside its array."""
+    notes = {}
+    for dataset in ome.get("multiscales", [{}])[0].get("datasets", []):
+        parts = [
+            f"{t['type']}={[round(v, 6) for v in t.get(t['type'], [])]}"
+            for t in dataset.get("coordinateTransformations", [])
+        ]
+        notes[dataset["path"]] = "  " + "  ".join(parts)
+    return notes
+
+
 def info(store: str, write: Callable[[str], None] = print) -> None:
     """Print a tree of the groups and arrays in a local store."""
     root_path = Path(store)
     node = zarr.open(store, mode="r")
 
-    def visit(node: zarr.Group | zarr.Array[Any], name: str, depth: int) -> None:
+    def visit(node: zarr.Group | zarr.Array[Any], name: str, depth: int, note: str = "") -> None:
         pad = "  " * depth
         stored = _stored_bytes(root_path / node.path) if root_path.exists() else None
         if isinstance(node, zarr.Array):
-            write(f"{pad}{name} [array]  {describe_array(node, stored)}")
+            write(f"{pad}{name} [array]  {describe_array(node, stored)}{note}")
             return
-        write(f"{pad}{name} [group]")
+        ome = node.attrs.get("ome")
+        write(f"{pad}{name} [{ome_label(ome) if isinstance(ome, dict) else 'group'}]")
+        scales = level_scales(ome) if isinstance(ome, dict) else {}
         for child_name, child in sorted(node.members(), key=lambda kv: kv[0]):
-            visit(child, child_name, depth + 1)
+            visit(child, child_name, depth + 1, scales.get(child_name, ""))
 
     visit(node, root_path.name or store, 0)
     for folder in leftovers(root_path) if root_path.is_dir() else []:
