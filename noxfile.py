@@ -49,7 +49,7 @@ def tests(session: nox.Session, zarr_spec: str) -> None:
     session.run(
         "python", "-c", "import sys, zarr; print('python', sys.version.split()[0], 'zarr', zarr.__version__)"
     )
-    session.run("pytest", *session.posargs)
+    session.run("pytest", "--benchmark-disable", *session.posargs)  # benchmarks run once, untimed
 
 
 @nox.session(python=interpreter("3.11"))
