@@ -350,3 +350,47 @@ def test_a_killed_stream_leaves_a_valid_image_with_its_flushed_frames_and_consis
     for level, reference in zip(levels, expected, strict=True):
         assert_frames_final_or_fill(level, reference, whole_frames=False)
     print(f"seed {seed}: killed after {flushed} flushed frames; level shapes {[lv.shape for lv in levels]}")
+
+
+def test_channel_labels_and_colours_make_the_omero_block_napari_reads(tmp_path):
+    napari_ome_zarr = pytest.importorskip("napari_ome_zarr")
+    dims, _order, count = CASES["tcyx"]
+    channels = [
+        zs.Channel(label="DAPI", color="0000ff"),
+        zs.Channel(label="GFP", color="00FF00", window=(10, 900)),
+        zs.Channel(label="RFP"),
+    ]
+    path = tmp_path / "channels.zarr"
+    array = zs.ArraySettings(dimensions=dims, ngff=True, channels=channels)
+    with zs.ZarrStream(zs.StreamSettings(store=path, arrays=[array])) as stream:
+        stream.append(frames_for(dims, count, "uint16"))
+    ome = zarr.open_group(path, mode="r").attrs["ome"]
+    omero = ome["omero"]["channels"]
+    assert [c["label"] for c in omero] == ["DAPI", "GFP", "RFP"]
+    assert [c["color"] for c in omero] == ["0000FF", "00FF00", "FFFFFF"]
+    assert omero[1]["window"] == {"min": 0.0, "max": 65535.0, "start": 10.0, "end": 900.0}
+    Image.from_zarr(zarr.open_group(path, mode="r"))
+    (_data, kwargs, _), *_ = napari_ome_zarr.napari_get_reader(str(path))(str(path))
+    assert [name.rsplit(": ", 1)[-1] for name in kwargs["name"]] == [
+        "DAPI",
+        "GFP",
+        "RFP",
+    ]  # "image: DAPI", ...
+    assert kwargs["channel_axis"] == 1
+
+
+@pytest.mark.parametrize(
+    ("channels", "ngff", "message"),
+    [
+        ([zs.Channel(label="a")], True, r"Got 1 channels for channel dimensions of sizes \[3\], ngff=True"),
+        ([zs.Channel(label=str(i)) for i in range(3)], False, "ngff=False"),
+    ],
+)
+def test_channels_must_match_the_channel_dimension_of_an_image(channels, ngff, message):
+    dims, _, _ = CASES["tcyx"]
+    if not ngff:
+        dims = [zs.Dimension(d.name, kind=d.kind, size=d.size, chunk=d.chunk, shard=d.shard) for d in dims]
+    with pytest.raises(zs.SettingsError, match=message):
+        zs.ArraySettings(dimensions=dims, ngff=ngff, channels=channels)
+    with pytest.raises(zs.SettingsError, match="channel color must be 6 hex digits"):
+        zs.Channel(label="x", color="red")

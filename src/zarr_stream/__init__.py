@@ -17,6 +17,7 @@ from zarr_stream.errors import (
 from zarr_stream.settings import (
     Acquisition,
     ArraySettings,
+    Channel,
     Compression,
     Dimension,
     FieldOfView,
@@ -35,6 +36,7 @@ __all__ = [
     "ArraySettings",
     "BackgroundError",
     "CapacityError",
+    "Channel",
     "Compression",
     "Dimension",
     "FieldOfView",

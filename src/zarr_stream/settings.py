@@ -32,6 +32,7 @@ from zarr_stream.errors import SettingsError
 __all__ = [
     "Acquisition",
     "ArraySettings",
+    "Channel",
     "Compression",
     "Dimension",
     "DimensionKind",
@@ -251,6 +252,36 @@ class Multiscale:
             raise SettingsError(f"max_levels must be >= 1 or None. Got {self.max_levels}.")
 
 
+_HEX_COLOR = re.compile(r"[0-9A-Fa-f]{6}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Channel:
+    """How a viewer shows one channel of an OME-NGFF image (the ``omero`` block).
+
+    ``color`` is ``RRGGBB`` hex; ``window`` the (start, end) of the display range (None: the
+    dtype's range for integers, 0 to 1 for floats).
+    """
+
+    label: str
+    color: str = "FFFFFF"
+    window: tuple[float, float] | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.label, str):
+            raise SettingsError(f"channel label must be a string. Got {self.label!r}.")
+        if not isinstance(self.color, str) or not _HEX_COLOR.fullmatch(self.color):
+            raise SettingsError(f"channel color must be 6 hex digits (RRGGBB). Got {self.color!r}.")
+        object.__setattr__(self, "color", self.color.upper())
+        if self.window is not None:
+            window = tuple(self.window)
+            if len(window) != 2 or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in window):
+                raise SettingsError(
+                    f"channel window must be two finite numbers (start, end). Got {self.window!r}."
+                )
+            object.__setattr__(self, "window", (float(window[0]), float(window[1])))
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class S3Settings:
     """Connection settings for ``s3://bucket/prefix`` stores."""
@@ -346,6 +377,9 @@ class ArraySettings:
         A resolution pyramid, streamed with level 0; implies ``ngff``.
     ngff
         Write an OME-Zarr 0.5 image group at ``key``, its levels at ``key/0``, ``key/1``, ...
+    channels
+        Labels and colours of the channel dimension's channels, one each, for viewers (an
+        OME-NGFF image's ``omero`` block).
     storage_order
         The order the dimensions are stored in: None (as acquired), ``"ome"`` (OME-NGFF's
         time, channel or other, space), or a list of the names; the append dimension stays
@@ -361,6 +395,7 @@ class ArraySettings:
     multiscale: Multiscale | None = None
     ngff: bool = False
     storage_order: Literal["ome"] | Sequence[str] | None = None
+    channels: Sequence[Channel] = ()
     attributes: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
@@ -419,6 +454,16 @@ class ArraySettings:
                         f"unit and scale are written in OME-NGFF metadata only: set ngff=True to keep "
                         f"them. Got unit={dim.unit!r}, scale={dim.scale!r} for dimension {dim.name!r}."
                     )
+        channels = _tuple_of(self.channels, Channel, "channels")
+        object.__setattr__(self, "channels", channels)
+        if channels:
+            sizes = [dim.size for dim in dims if dim.kind == "channel"]
+            if not ngff or sizes != [len(channels)]:
+                raise SettingsError(
+                    "channels describe the channel dimension of an OME-NGFF image (ngff=True), one "
+                    f"each. Got {len(channels)} channels for channel dimensions of sizes {sizes}, "
+                    f"ngff={ngff}."
+                )
         if self.attributes is not None:
             attributes = json_attributes(self.attributes, "attributes")
             check_not_reserved(attributes)

@@ -53,7 +53,14 @@ class ImageStream:
             below.document.cap = _cap(above, geometry.z == 0)
             above.document.followers.append(below.document)
         name = settings.key.rsplit("/", 1)[-1] or "image"
-        ome = image_attributes(name, settings.stored_dimensions, plan.factors, method)
+        ome = image_attributes(
+            name,
+            settings.stored_dimensions,
+            plan.factors,
+            method,
+            settings.channels,
+            np.dtype(settings.dtype),
+        )
         self.document = GroupDocument(settings.key, backend, fixed=ome)
         self.document.attributes = dict(settings.attributes or {})
         self._failure: BaseException | None = None

@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, TypedDict
 
-from zarr_stream.settings import OME_KEY, Dimension, DownsampleMethod, Plate, Well
+import numpy as np
+
+from zarr_stream.settings import OME_KEY, Channel, Dimension, DownsampleMethod, Plate, Well
 
 __all__ = ["NGFF_VERSION", "image_attributes", "level_transforms", "plate_attributes", "well_attributes"]
 
@@ -59,11 +61,34 @@ def level_transforms(
     return transforms
 
 
+def omero(channels: Sequence[Channel], dtype: np.dtype) -> dict[str, Any]:
+    """The ``omero`` block of an image's channels, as ome-writers and napari-ome-zarr know it."""
+    if dtype.kind in "iu":
+        low, high = float(np.iinfo(dtype).min), float(np.iinfo(dtype).max)
+    else:
+        low, high = 0.0, 1.0
+    entries = []
+    for channel in channels:
+        start, end = channel.window if channel.window is not None else (low, high)
+        entries.append({
+            "label": channel.label,
+            "color": channel.color,
+            "active": True,
+            "coefficient": 1.0,
+            "family": "linear",
+            "inverted": False,
+            "window": {"min": min(low, start), "max": max(high, end), "start": start, "end": end},
+        })  # fmt: skip
+    return {"channels": entries, "rdefs": {"model": "color"}}
+
+
 def image_attributes(
     name: str,
     dims: Sequence[Dimension],
     level_factors: Sequence[Sequence[int]],
     method: DownsampleMethod | None,
+    channels: Sequence[Channel] = (),
+    dtype: np.dtype | None = None,
 ) -> dict[str, Any]:
     """``{"ome": ...}`` of an image stored with ``dims``, its levels ``level_factors`` coarser."""
     multiscale: dict[str, Any] = {
@@ -80,7 +105,10 @@ def image_attributes(
             "description": "zarr-stream: each level from the one above, blocks of 2 along y, x (and z)",
             "method": method,
         }
-    return {OME_KEY: {"version": NGFF_VERSION, "multiscales": [multiscale]}}
+    ome: dict[str, Any] = {"version": NGFF_VERSION, "multiscales": [multiscale]}
+    if channels:
+        ome["omero"] = omero(channels, np.dtype(dtype))
+    return {OME_KEY: ome}
 
 
 def plate_attributes(plate: Plate) -> dict[str, Any]:

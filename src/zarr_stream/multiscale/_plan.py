@@ -116,7 +116,13 @@ class ImagePlan:
             key = f"{settings.key}/{level}" if settings.key else str(level)
             levels.append(
                 dataclasses.replace(
-                    settings, key=key, dimensions=dims, multiscale=None, ngff=False, attributes=None
+                    settings,
+                    key=key,
+                    dimensions=dims,
+                    multiscale=None,
+                    ngff=False,
+                    attributes=None,
+                    channels=(),
                 )
             )
             if level == count - 1:
