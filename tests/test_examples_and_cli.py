@@ -91,3 +91,17 @@ def test_info_shows_ome_images_with_levels_axes_units_scales_and_plates(tmp_path
         "shape=(2, 2, 20, 15)" in out
         and "scale=[1.0, 1.0, 1.0, 1.0]  translation=[0.0, 0.0, 0.25, 0.25]" in out
     )
+
+
+def test_the_readme_python_example_runs(tmp_path, monkeypatch):
+    import re
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    code = re.findall(r"```python\n(.*?)```", readme, re.S)[0]
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "README.md", "exec"), {})
+    levels = zarr.open_group(tmp_path / "out.zarr", path="raw", mode="r").attrs["ome"]["multiscales"][0][
+        "datasets"
+    ]
+    assert zarr.open_array(tmp_path / "out.zarr", path="raw/0").shape == (1, 3, 2048, 2048)
+    assert len(levels) == 4

@@ -367,3 +367,42 @@ def test_a_reader_polling_the_bucket_while_it_is_written_sees_only_whole_valid_a
     np.testing.assert_array_equal(
         got.reshape(-1, *live_frames.FRAME)[:written], [live_frames.frame(i) for i in range(written)]
     )
+
+
+def test_an_ome_pyramid_and_a_plate_stream_to_s3_and_validate(bucket):
+    from ome_zarr_models.v05.image import Image
+
+    from pyramid_reference import reference_levels
+
+    dims = [
+        zs.Dimension("t", kind="time", chunk=2, shard=2),
+        zs.Dimension("c", kind="channel", size=2, chunk=1),
+        zs.Dimension("y", size=45, chunk=16, shard=2, unit="micrometer", scale=0.5),
+        zs.Dimension("x", size=38, chunk=16, unit="micrometer", scale=0.5),
+    ]
+    image = zs.ArraySettings(key="img", dimensions=dims, multiscale=zs.Multiscale(method="mean"))
+    field = zs.ArraySettings(dimensions=dims, ngff=True)
+    plate = zs.Plate(
+        rows=["A"],
+        columns=["1"],
+        wells=[zs.Well(row="A", column="1", fields=[zs.FieldOfView(path="0", array=field)])],
+    )
+    frames = np.random.default_rng(5).integers(1, 60000, (2 * 7, 45, 38), dtype=np.uint16)
+    with zs.ZarrStream(zs.StreamSettings(store=bucket.obstore(), arrays=[image], plates=[plate])) as stream:
+        for start in range(0, len(frames), 3):
+            stream.append(frames[start : start + 3], key="img")
+            stream.append(frames[start : start + 3], key="plate/A/1/0")
+            stream.flush()
+    store = ObjectStore(bucket.obstore(), read_only=True)
+    group = zarr.open_group(store, path="img", mode="r")
+    Image.from_zarr(group)
+    ome = group.attrs["ome"]
+    expected_levels = reference_levels(frames.reshape(7, 2, 45, 38), ome, "mean")
+    assert len(expected_levels) == 3
+    for dataset, level in zip(ome["multiscales"][0]["datasets"], expected_levels, strict=True):
+        np.testing.assert_array_equal(group[dataset["path"]][...], level)
+    np.testing.assert_array_equal(
+        zarr.open_array(store, path="plate/A/1/0/0", mode="r")[...], frames.reshape(7, 2, 45, 38)
+    )
+    assert zarr.open_group(store, path="plate", mode="r").attrs["ome"]["plate"]["wells"][0]["path"] == "A/1"
+    assert bucket.multipart_uploads() == []
