@@ -59,6 +59,23 @@ def assert_failed_for_good(stream, cause_errno):
     assert stream.closed
 
 
+def stream_until_full(stream, frames) -> int:
+    """Append and flush 3 frames at a time until the disk is full; the frames flushed by then.
+
+    The stream must then fail for good, for want of space.
+    """
+    flushed = 0
+    with pytest.raises(zs.BackgroundError) as info:
+        for i in range(0, len(frames), 3):
+            stream.append(frames[i : i + 3])
+            stream.flush()
+            flushed = i + 3
+    assert isinstance(info.value.__cause__, OSError) and info.value.__cause__.errno == errno.ENOSPC
+    assert_failed_for_good(stream, errno.ENOSPC)
+    assert flushed > 0
+    return flushed
+
+
 def test_an_io_error_inside_flush_is_sticky_and_keeps_every_flushed_frame(tmp_path, engine):
     """Case 1: the flush after the failed one, and close(), used to return normally and corrupt a shard."""
     path = tmp_path / "s.zarr"
@@ -82,15 +99,8 @@ def test_a_full_disk_keeps_every_flushed_frame(small_disk, engine):
     write, a flush), the stream fails for good and the store holds every flushed frame."""
     path = small_disk / "s.zarr"
     stream = zs.ZarrStream(zs.StreamSettings(store=path, arrays=[lz4_array()]))
-    frames, flushed = noise(200), 0
-    with pytest.raises(zs.BackgroundError) as info:
-        for i in range(0, len(frames), 3):
-            stream.append(frames[i : i + 3])
-            stream.flush()
-            flushed = i + 3
-    assert isinstance(info.value.__cause__, OSError) and info.value.__cause__.errno == errno.ENOSPC
-    assert_failed_for_good(stream, errno.ENOSPC)
-    assert flushed > 0
+    frames = noise(200)
+    flushed = stream_until_full(stream, frames)
     np.testing.assert_array_equal(read(path, "raw"), frames[:flushed])
     assert not list(path.rglob(".zarr-stream"))
 
@@ -169,3 +179,30 @@ def test_a_failed_attribute_write_is_sticky_and_changes_nothing(tmp_path):
     assert_failed_for_good(stream, errno.EFBIG)
     assert (path / "raw/zarr.json").read_bytes() == document  # close() wrote no attributes
     np.testing.assert_array_equal(read(path, "raw"), frames)
+
+
+def test_a_full_disk_under_a_pyramid_fails_the_image_for_good_and_keeps_a_valid_image(small_disk):
+    from ome_zarr_models.v05.image import Image
+
+    from pyramid_reference import reference_levels
+    from test_ome import assert_frames_final_or_fill
+
+    path = small_disk / "s.zarr"
+    image = zs.ArraySettings(
+        key="raw",
+        dimensions=dims_from(SHAPE, (4, 32, 32), (2, 2, 2)),
+        compression=LZ4,
+        multiscale=zs.Multiscale(),
+    )
+    stream = zs.ZarrStream(zs.StreamSettings(store=path, arrays=[image]))
+    frames = noise(200)
+    flushed = stream_until_full(stream, frames)
+    group = zarr.open_group(path, path="raw", mode="r")
+    Image.from_zarr(group)
+    ome = group.attrs["ome"]
+    level0 = read(path, "raw/0")
+    np.testing.assert_array_equal(level0[:flushed], frames[:flushed])
+    expected = reference_levels(frames[: len(level0)], ome, "mean")
+    for dataset, reference in zip(ome["multiscales"][0]["datasets"], expected, strict=True):
+        assert_frames_final_or_fill(read(path, f"raw/{dataset['path']}"), reference, whole_frames=False)
+    assert not list(path.rglob(".zarr-stream"))

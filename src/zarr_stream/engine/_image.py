@@ -107,15 +107,15 @@ class ImageStream:
             if publish and self.failure is None:
                 self._guarded(self._finish_levels)
         finally:
-            errors = []
-            for level in self.levels:
+            first: BaseException | None = None
+            for level in self.levels:  # every level is released, whatever fails
                 try:
                     level.close(publish=publish and self.failure is None)
                 except BaseException as error:
-                    errors.append(error)
-            if errors and self._failure is None and all(lv.failure is None for lv in self.levels):
-                raise errors[0]
+                    first = first or error
         self.check()
+        if first is not None:
+            raise first
 
     def set_attributes(self, attributes: Mapping[str, Any], key: str | None = None) -> None:
         """Merge ``attributes`` into the image group's ``zarr.json`` (or a level's, by its key)."""
