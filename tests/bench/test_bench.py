@@ -38,6 +38,10 @@ def test_bench_reports_medians_for_every_workload(tmp_path, capsys):
         assert ours["mib_per_s"] > 0
         assert ours["p99_ms"] >= ours["p50_ms"] >= 0
         assert 0 < ours["durable_mib_per_s"] <= ours["mib_per_s"]  # durable comes after close
+        assert ours["max_memory_mib"] > 0  # the bound it states, reported beside its RSS
+        if WORKLOADS[workload].multiscale:  # only the writers that make pyramids run it
+            assert {key.split("/")[1] for key in medians if key.startswith(f"{workload}/")} == {"zarr-stream"}
+            continue
         ceiling = medians[f"{workload}/ceiling"]
         parts = [ceiling[k] for k in ("blosc_mib_per_s", "disk_mib_per_s") if k in ceiling]
         assert len(parts) == (2 if WORKLOADS[workload].codec else 1)
@@ -47,6 +51,23 @@ def test_bench_reports_medians_for_every_workload(tmp_path, capsys):
     table = capsys.readouterr().out
     assert "of the ceiling" in table
     assert table.count("of Blosc written durably") == 2  # zstd and lz4
+    assert "pyramid  zarr-stream's RSS growth" in table
+
+
+@pytest.mark.parametrize("engine", ["zarr-stream", "acquire-zarr"])
+def test_the_pyramid_writers_write_level_0_as_given_and_the_same_levels(tmp_path, engine):
+    pytest.importorskip(PEER_MODULES.get(engine, "zarr_stream"))
+    workload = Workload(
+        "p", chunks=(4, 16, 16), shard_counts=(1, 2, 2), codec="zstd", frames=9, size=64, multiscale="mean"
+    )
+    frames = np.random.default_rng(0).integers(0, 4000, (9, 64, 64), dtype=np.uint16)
+    writer = WRITERS[engine](workload, tmp_path / "s.zarr")
+    for frame in frames:
+        writer.append(frame)
+    writer.close()
+    group = zarr.open_group(str(tmp_path / "s.zarr"), path="raw", mode="r")
+    np.testing.assert_array_equal(group["0"][...], frames)
+    assert [group[k].shape for k in sorted(group.array_keys())] == [(9, 64, 64), (9, 32, 32), (9, 16, 16)]
 
 
 def test_writers_get_medians_and_the_ceiling_its_best_run():

@@ -39,6 +39,10 @@ def report(medians: dict[str, dict[str, float]], workloads: list[str], engines: 
     for w in workloads:
         for line in ratio_lines(medians, w, engines):
             print(f"{w:<8} {line}")
+        ours = medians.get(f"{w}/zarr-stream", {})
+        if "max_memory_mib" in ours:
+            print(f"{w:<8} zarr-stream's RSS growth {ours['rss_growth_mib']:.0f} MiB, within its "
+                  f"max_memory_bytes() of {ours['max_memory_mib']:.0f} MiB")  # fmt: skip
         shares = [f"{e} {medians[f'{w}/{e}']['server_cpu_share']:.0%}" for e in engines
                   if "server_cpu_share" in medians.get(f"{w}/{e}", {})]  # fmt: skip
         if shares:

@@ -84,7 +84,9 @@ def run_writer(engine: str, workload: Workload, out: Path | str, fps: float | No
         fsync_tree(out)
     durable = time.perf_counter() - start
     total = workload.frames * workload.frame_bytes / MiB
+    bound = getattr(writer, "max_memory_bytes", None)
     return {
+        **({"max_memory_mib": bound / MiB} if bound is not None else {}),
         "engine": engine,
         "workload": workload.name,
         "mib_per_s": total / seconds,

@@ -59,6 +59,7 @@ class ZarrStreamWriter:
                 )
             ],
         )
+        self.max_memory_bytes = settings.max_memory_bytes()  # the bound it states, beside its RSS
         self._stream = zs.ZarrStream(settings)
 
     def append(self, frame: np.ndarray) -> None:
