@@ -196,3 +196,21 @@ def test_a_stream_with_only_a_plate_needs_no_flat_array(tmp_path):
         zarr.open_array(path, path="screen/plate/A/1/0/0")[:], np.ones((2, 2, 33, 20))
     )
     validate_plate(path, "screen/plate")
+
+
+def test_napari_ome_zarr_reader_tiles_the_plate_at_every_level(tmp_path):
+    napari_ome_zarr = pytest.importorskip("napari_ome_zarr")
+    path = tmp_path / "napari.zarr"
+    one = plate(wells=[well()], acquisitions=[zs.Acquisition(id=0)])
+    with zs.ZarrStream(zs.StreamSettings(store=path, plates=[one])) as stream:
+        stream.append(np.ones((4, 33, 20), "uint16"))
+    reader = napari_ome_zarr.napari_get_reader(str(path / "screen/plate"))
+    assert reader is not None
+    (data, _, kind), *_ = reader(str(path / "screen/plate"))
+    field = zarr.open_group(path, path="screen/plate/A/1/0", mode="r")
+    rows, columns = 2, 3  # the plate's grid of wells, each as large as a field
+    assert kind == "image"
+    assert [tuple(level.shape) for level in data] == [
+        (*field[k].shape[:2], rows * field[k].shape[2], columns * field[k].shape[3])
+        for k in sorted(field.array_keys())
+    ]
