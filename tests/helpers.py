@@ -61,3 +61,27 @@ def stream(
 
 def read(path: Path | str, key: str = "") -> np.ndarray:
     return zarr.open_array(str(path), path=key, mode="r")[...]
+
+
+def napari_channels(path) -> list[tuple[str, list[np.ndarray]]]:
+    """napari-ome-zarr's reader on ``path``, as (layer name, levels) per channel.
+
+    napari-ome-zarr 0.10 returns one layer with a ``channel_axis``; 0.11 one layer per channel.
+    """
+    import napari_ome_zarr
+
+    reader = napari_ome_zarr.napari_get_reader(str(path))
+    assert reader is not None, f"napari-ome-zarr reads no image at {path}"
+    channels = []
+    for data, kwargs, kind in reader(str(path)):
+        assert kind == "image"
+        axis = kwargs.get("channel_axis")
+        names = kwargs.get("name")
+        if axis is None:
+            channels.append((str(names), [np.asarray(level) for level in data]))
+            continue
+        if names is None:  # no omero block: no names
+            names = [f"channel {c}" for c in range(np.shape(data[0])[axis])]
+        for c, name in enumerate(names):
+            channels.append((name, [np.take(np.asarray(level), c, axis=axis) for level in data]))
+    return channels

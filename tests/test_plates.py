@@ -12,6 +12,7 @@ from ome_zarr_models.v05.hcs import HCS
 from ome_zarr_models.v05.image import Image
 
 import zarr_stream as zs
+from helpers import napari_channels
 from pyramid_reference import reference_levels
 
 D = zs.Dimension
@@ -199,18 +200,18 @@ def test_a_stream_with_only_a_plate_needs_no_flat_array(tmp_path):
 
 
 def test_napari_ome_zarr_reader_tiles_the_plate_at_every_level(tmp_path):
-    napari_ome_zarr = pytest.importorskip("napari_ome_zarr")
+    pytest.importorskip("napari_ome_zarr")
     path = tmp_path / "napari.zarr"
     one = plate(wells=[well()], acquisitions=[zs.Acquisition(id=0)])
     with zs.ZarrStream(zs.StreamSettings(store=path, plates=[one])) as stream:
         stream.append(np.ones((4, 33, 20), "uint16"))
-    reader = napari_ome_zarr.napari_get_reader(str(path / "screen/plate"))
-    assert reader is not None
-    (data, _, kind), *_ = reader(str(path / "screen/plate"))
     field = zarr.open_group(path, path="screen/plate/A/1/0", mode="r")
     rows, columns = 2, 3  # the plate's grid of wells, each as large as a field
-    assert kind == "image"
-    assert [tuple(level.shape) for level in data] == [
-        (*field[k].shape[:2], rows * field[k].shape[2], columns * field[k].shape[3])
-        for k in sorted(field.array_keys())
-    ]
+    channels = napari_channels(path / "screen/plate")
+    assert len(channels) == field["0"].shape[1]
+    for _, data in channels:
+        assert [level.shape for level in data] == [
+            (field[k].shape[0], rows * field[k].shape[2], columns * field[k].shape[3])
+            for k in sorted(field.array_keys())
+        ]
+        np.testing.assert_array_equal(data[0][:, :33, :20], 1)  # well A/1, the top left tile
