@@ -64,7 +64,7 @@ class ZarrStream:
         return self._session.closed
 
     def append(self, data: npt.ArrayLike, key: str | None = None) -> None:
-        """Append one frame, or a block of frames, to the array at ``key``.
+        """Append one frame, or a block of frames, to the array or image at ``key``.
 
         ``data`` has shape ``(..., *frame_shape)``; its leading axes are flattened and
         each frame fills the next position in C order over the non-frame dimensions.
@@ -81,7 +81,9 @@ class ZarrStream:
             self._session.flush()
 
     def set_attributes(self, attributes: Mapping[str, Any], key: str | None = None) -> None:
-        """Merge ``attributes`` into the ``zarr.json`` attributes of the array at ``key``."""
+        """Merge ``attributes`` into the ``zarr.json`` attributes of the node at ``key``: an
+        array, an OME image (its group) or one of its levels, a plate, a well, any group, or
+        the root ``""``; None names the only array. The ``ome`` key is reserved."""
         with self._lock:
             self._check_open()
             self._session.set_attributes(attributes, key)
