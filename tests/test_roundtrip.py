@@ -55,6 +55,12 @@ def check_metadata(path, key, array: zs.ArraySettings) -> None:
     assert inner[0]["name"] == "bytes"
     if array.compression is None:
         assert len(inner) == 1
+    elif array.compression.compressor == "zstd":
+        (zstd,) = inner[1:]
+        assert zstd == {
+            "name": "zstd",
+            "configuration": {"level": array.compression.level, "checksum": False},
+        }
     else:
         (blosc,) = inner[1:]
         assert blosc["name"] == "blosc"
@@ -100,6 +106,7 @@ COMPRESSIONS = [
         for shuffle in ("noshuffle", "shuffle", "bitshuffle")
         for level in (0, 1, 9)
     ),
+    *(zs.Compression(compressor="zstd", level=level) for level in (1, 3, 22)),
 ]
 
 
@@ -193,12 +200,15 @@ def test_fill_value_chunks_and_shards_are_not_stored(tmp_path, compression, engi
     assert index[0][1] > 0
 
 
+@pytest.mark.parametrize(
+    "compression",
+    [zs.Compression(codec="zstd", shuffle="bitshuffle"), zs.Compression(compressor="zstd", level=5)],
+    ids=["blosc", "zstd"],
+)
 @pytest.mark.parametrize("name", ["3d", "4d", "2d"])
-def test_dask_and_tensorstore_read_the_same(tmp_path, name, engine):
+def test_dask_and_tensorstore_read_the_same(tmp_path, name, compression, engine):
     shape, chunks, shards, n = LAYOUTS[name]
-    array = array_settings(
-        shape, chunks, shards, compression=zs.Compression(codec="zstd", shuffle="bitshuffle")
-    )
+    array = array_settings(shape, chunks, shards, compression=compression)
     frames = random_frames(shape, n, "uint16")
     stream(tmp_path / "s.zarr", array, frames, block=2)
     expected = expected_array(shape, frames)

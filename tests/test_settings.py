@@ -42,8 +42,21 @@ def good_dims():
         (lambda: D("y", size=8, chunk=2, scale=float("nan")), "scale must be finite"),
         (lambda: D("y", size=8, chunk=2, unit=3), "unit must be a string or None"),
         (lambda: zs.Compression(codec="gzip"), "compression codec must be one of 'zstd', 'lz4'. Got 'gzip'."),
-        (lambda: zs.Compression(level=10), r"compression level must be in 0..9. Got 10."),
-        (lambda: zs.Compression(level=-1), r"compression level must be in 0..9. Got -1."),
+        (lambda: zs.Compression(level=10), r"compression level must be in 0..9 for blosc. Got 10."),
+        (lambda: zs.Compression(level=-1), r"compression level must be in 0..9 for blosc. Got -1."),
+        (
+            lambda: zs.Compression(compressor="zstd", level=23),
+            r"compression level must be in 1..22 for zstd. Got 23.",
+        ),
+        (lambda: zs.Compression(compressor="gzip"), "compression compressor must be one of 'blosc', 'zstd'"),
+        (
+            lambda: zs.Compression(compressor="zstd", codec="lz4"),
+            "compressor 'zstd' compresses with zstd only. Got codec='lz4'.",
+        ),
+        (
+            lambda: zs.Compression(compressor="zstd", shuffle="bitshuffle"),
+            r"plain zstd has no shuffle .* Got shuffle='bitshuffle'.",
+        ),
         (lambda: zs.Compression(shuffle="byte"), "compression shuffle must be one of"),
         (lambda: zs.Multiscale(method="median"), "multiscale method must be one of"),
         (

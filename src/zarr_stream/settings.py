@@ -47,6 +47,7 @@ __all__ = [
 
 DimensionKind = Literal["time", "channel", "space", "other"]
 Codec = Literal["zstd", "lz4"]
+Compressor = Literal["blosc", "zstd"]
 Shuffle = Literal["noshuffle", "shuffle", "bitshuffle"]
 DownsampleMethod = Literal["mean", "decimate", "min", "max"]
 
@@ -219,24 +220,54 @@ def _check_unit(unit: object, kind: str, where: str) -> None:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Compression:
-    """Blosc compression of each chunk.
+    """How each chunk is compressed: Blosc (the default), or plain Zstandard.
+
+    Parameters
+    ----------
+    compressor
+        ``"blosc"``: zarr's ``blosc`` codec, ``codec`` inside it, levels 0..9, with a shuffle.
+        ``"zstd"``: zarr's ``zstd`` codec on its own (acquire-zarr's ``Compressor.ZSTD``),
+        levels 1..22, no shuffle (Zarr v3 has none outside Blosc).
+    codec
+        The compressor inside Blosc: ``"zstd"`` or ``"lz4"`` (plain zstd takes only ``"zstd"``).
+    shuffle
+        Blosc's byte or bit shuffle; None (the default) is ``"shuffle"`` for Blosc and
+        ``"noshuffle"`` for plain zstd.
 
     Examples
     --------
     >>> Compression(codec="lz4", level=1, shuffle="bitshuffle").codec
     'lz4'
+    >>> Compression(compressor="zstd", level=19).shuffle
+    'noshuffle'
     """
 
+    compressor: Compressor = "blosc"
     codec: Codec = "zstd"
     level: int = 1
-    shuffle: Shuffle = "shuffle"
+    shuffle: Shuffle | None = None
 
     def __post_init__(self) -> None:
+        _require_choice(self.compressor, get_args(Compressor), "compression compressor")
         _require_choice(self.codec, get_args(Codec), "compression codec")
         level = _require_int(self.level, "compression level", "")
-        if not 0 <= level <= 9:
-            raise SettingsError(f"compression level must be in 0..9. Got {level}.")
-        _require_choice(self.shuffle, get_args(Shuffle), "compression shuffle")
+        plain = self.compressor == "zstd"
+        low, high = (1, 22) if plain else (0, 9)
+        if not low <= level <= high:
+            raise SettingsError(
+                f"compression level must be in {low}..{high} for {self.compressor}. Got {level}."
+            )
+        object.__setattr__(self, "level", level)
+        if self.shuffle is not None:
+            _require_choice(self.shuffle, get_args(Shuffle), "compression shuffle")
+        if plain and self.codec != "zstd":
+            raise SettingsError(f"compressor 'zstd' compresses with zstd only. Got codec={self.codec!r}.")
+        if plain and self.shuffle not in (None, "noshuffle"):
+            raise SettingsError(
+                "plain zstd has no shuffle (only Blosc shuffles in Zarr v3): use compressor='blosc' "
+                f"to shuffle. Got shuffle={self.shuffle!r}."
+            )
+        object.__setattr__(self, "shuffle", self.shuffle or ("noshuffle" if plain else "shuffle"))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -15,7 +15,11 @@ from helpers import dims_from
 from zarr_stream.metadata import ArrayDocument, array_document, array_metadata, group_keys
 from zarr_stream.storage import LocalBackend
 
-COMPRESSIONS = [None, zs.Compression(codec="lz4", level=3, shuffle="bitshuffle")]
+COMPRESSIONS = [
+    None,
+    zs.Compression(codec="lz4", level=3, shuffle="bitshuffle"),
+    zs.Compression(compressor="zstd", level=9),
+]
 
 
 def array_settings(compression):
@@ -39,6 +43,8 @@ def zarr_pythons_own(tmp_path, settings, length):
         shards=tuple(d.shard_shape for d in settings.dimensions),
         compressors=None
         if compression is None
+        else zarr.codecs.ZstdCodec(level=compression.level)
+        if compression.compressor == "zstd"
         else zarr.codecs.BloscCodec(
             cname=compression.codec, clevel=compression.level, shuffle=compression.shuffle
         ),
@@ -49,7 +55,7 @@ def zarr_pythons_own(tmp_path, settings, length):
     return json.loads((tmp_path / "reference/zarr.json").read_bytes())
 
 
-@pytest.mark.parametrize("compression", COMPRESSIONS, ids=["raw", "lz4"])
+@pytest.mark.parametrize("compression", COMPRESSIONS, ids=["raw", "lz4", "zstd"])
 def test_a_grown_document_is_what_zarr_python_writes_for_that_length(tmp_path, compression):
     settings = array_settings(compression)
     metadata = array_metadata(settings)

@@ -1,8 +1,8 @@
 """Frames -> encoded chunks, in the zarr ``sharding_indexed`` format, and the shard index.
 
-Inner codecs are ``bytes`` (little endian) then optionally ``blosc``; the shard
+Inner codecs are ``bytes`` (little endian) then optionally ``blosc`` or ``zstd``; the shard
 index is ``bytes`` + ``crc32c`` and sits at the end of the shard. numcodecs'
-Blosc releases the GIL, so chunks encode in parallel on a thread pool.
+Blosc and Zstd release the GIL, so chunks encode in parallel on a thread pool.
 
 Two encodings hand the writer the same thing, an :class:`EncodedSlab`:
 :class:`SlabEncoding` (here) buffers raw slabs and encodes whole chunks;
@@ -25,7 +25,7 @@ from typing import Protocol
 
 import crc32c
 import numpy as np
-from numcodecs import Blosc
+from numcodecs import Blosc, Zstd
 
 from zarr_stream.engine._buffer import FrameBuffer, Slab
 from zarr_stream.engine._layout import ChunkPlacement, Layout
@@ -41,6 +41,7 @@ __all__ = [
     "RawRegions",
     "SlabEncoding",
     "blosc_codec",
+    "chunk_codec",
     "encode_index",
 ]
 
@@ -96,13 +97,20 @@ def blosc_codec(compression: Compression, blocksize: int = 0) -> Blosc:
     return Blosc(
         cname=compression.codec,
         clevel=compression.level,
-        shuffle=_SHUFFLE[compression.shuffle],
+        shuffle=_SHUFFLE[compression.shuffle or "shuffle"],  # None is resolved at construction
         blocksize=blocksize,
     )
 
 
+def chunk_codec(compression: Compression) -> Blosc | Zstd:
+    """numcodecs' codec that writes what zarr's ``blosc`` or ``zstd`` codec for ``compression`` reads."""
+    if compression.compressor == "zstd":
+        return Zstd(level=compression.level)  # zarr's ZstdCodec: no checksum, as written in zarr.json
+    return blosc_codec(compression)
+
+
 class ChunkEncoder:
-    """Encodes one chunk of a chunk-major slab: raw bytes, or Blosc-compressed.
+    """Encodes one chunk of a chunk-major slab: raw bytes, or compressed.
 
     Examples
     --------
@@ -117,7 +125,7 @@ class ChunkEncoder:
 
     def __init__(self, dtype: np.dtype, compression: Compression | None):
         self._bits = np.dtype(f"<u{dtype.itemsize}")  # compare bit patterns with the fill value 0
-        self._blosc = None if compression is None else blosc_codec(compression)
+        self._codec = None if compression is None else chunk_codec(compression)
 
     def encode(self, slab: np.ndarray, placement: ChunkPlacement) -> bytes | memoryview | None:
         """Encoded bytes of one chunk, or None when every element equals the fill value.
@@ -127,10 +135,10 @@ class ChunkEncoder:
         chunk = slab[placement.grid_coords]  # whole and contiguous: the slab is chunk-major
         if not chunk.view(self._bits).any():
             return None
-        if self._blosc is None:
+        if self._codec is None:
             view: memoryview = chunk.data.cast("B")
             return view
-        return bytes(self._blosc.encode(chunk))
+        return bytes(self._codec.encode(chunk))
 
 
 def encode_index(index: np.ndarray) -> bytes:

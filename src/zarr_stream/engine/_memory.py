@@ -1,6 +1,6 @@
 """The memory a stream may hold at most, from its settings and the engine's knobs. Pure arithmetic.
 
-Worst case: compressed bytes are counted as large as the raw bytes (plus Blosc's overhead),
+Worst case: compressed bytes are counted as large as the raw bytes (plus the codec's overhead),
 as for data that does not compress. Counted per array (each pyramid level is one):
 
 - slab-buffered arrays (raw, or tiles under ``min_block_bytes``): ``slabs_in_flight + 1``
@@ -24,7 +24,7 @@ import numpy as np
 from zarr_stream.config import Tuning
 from zarr_stream.engine._layout import Layout
 from zarr_stream.engine._pipeline import stored_layout
-from zarr_stream.engine._tiles import frames_per_block, run_buffers, tile_bytes
+from zarr_stream.engine._tiles import encodes_tiles, frames_per_block, run_buffers
 from zarr_stream.multiscale import ImagePlan, Reducer
 from zarr_stream.settings import ArraySettings, StreamSettings
 
@@ -35,9 +35,10 @@ FIXED_BYTES = 64 << 20
 
 
 def _compressed_max(raw: int, chunks: int) -> int:
-    """Blosc's largest output for ``raw`` bytes in ``chunks`` chunks: the bytes stored as they
-    are, a 16-byte header per chunk, and a block table (4 bytes per block of 4 KiB or more)."""
-    return raw + 16 * chunks + raw // 1024 + 4096
+    """The largest output of Blosc or zstd for ``raw`` bytes in ``chunks`` chunks: the bytes
+    stored as they are, a header per chunk, and Blosc's block table (4 bytes per block of 4 KiB
+    or more) or zstd's block headers (``ZSTD_compressBound``: ``raw / 256`` at most)."""
+    return raw + 64 * chunks + raw // 256 + 4096
 
 
 def array_bytes(settings: ArraySettings, tuning: Tuning, in_memory_shards: bool) -> int:
@@ -47,7 +48,7 @@ def array_bytes(settings: ArraySettings, tuning: Tuning, in_memory_shards: bool)
     slab = int(math.prod(layout.buffer_shape)) * dtype.itemsize  # chunk-major: padded to whole chunks
     chunks = math.prod(layout.grid)
     held = (tuning.slabs_in_flight + 1) * _compressed_max(slab, chunks)
-    if settings.compression is not None and tile_bytes(layout, dtype) >= tuning.min_block_bytes:
+    if encodes_tiles(settings.compression, layout, dtype, tuning.min_block_bytes):
         per_run = frames_per_block(layout, dtype, tuning.max_block_bytes)
         frame = slab // layout.frames_per_slab
         total = run_buffers(tuning.encode_threads, per_run) * per_run * frame + held

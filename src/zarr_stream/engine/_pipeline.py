@@ -30,7 +30,7 @@ from zarr_stream.config import Tuning
 from zarr_stream.engine._encode import EncodedSlab, Encoding, SlabEncoding
 from zarr_stream.engine._layout import ChunkPlacement, Layout, frame_order
 from zarr_stream.engine._shard_row import Chunk, ShardRow
-from zarr_stream.engine._tiles import InPlace, TileEncoding, frames_per_block, run_buffers, tile_bytes
+from zarr_stream.engine._tiles import InPlace, TileEncoding, encodes_tiles, frames_per_block, run_buffers
 from zarr_stream.errors import (
     BackgroundError,
     CapacityError,
@@ -275,10 +275,10 @@ def _encoding(
     tuning: Tuning,
     in_place: InPlace,
 ) -> Encoding:
-    """Tile by tile for compressed arrays with big enough tiles; raw slabs otherwise."""
+    """Tile by tile for Blosc arrays with big enough tiles; whole slabs otherwise."""
     threads = tuning.encode_threads
     compression = settings.compression
-    if compression is not None and tile_bytes(layout, dtype) >= tuning.min_block_bytes:
+    if compression is not None and encodes_tiles(compression, layout, dtype, tuning.min_block_bytes):
         per_run = frames_per_block(layout, dtype, tuning.max_block_bytes)
         runs = run_buffers(threads, per_run)
         return TileEncoding(layout, dtype, compression, pool, tuning.slabs_in_flight, runs, per_run, in_place)

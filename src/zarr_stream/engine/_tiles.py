@@ -37,12 +37,24 @@ from zarr_stream.engine._stitch import BlockCompressor
 from zarr_stream.settings import Compression
 from zarr_stream.storage import ShardFile
 
-__all__ = ["InPlace", "TileEncoding", "frames_per_block", "run_buffers", "tile_bytes"]
+__all__ = ["InPlace", "TileEncoding", "encodes_tiles", "frames_per_block", "run_buffers", "tile_bytes"]
 
 
 def tile_bytes(layout: Layout, dtype: np.dtype) -> int:
     """Bytes of one frame's tile of a chunk."""
     return math.prod(layout.tile_shape) * dtype.itemsize
+
+
+def encodes_tiles(
+    compression: Compression | None, layout: Layout, dtype: np.dtype, min_block_bytes: int
+) -> bool:
+    """Whether frames are compressed tile by tile as they arrive: Blosc chunks with tiles of at
+    least ``min_block_bytes`` (its blocks are stitched; a plain zstd chunk is one frame of its own)."""
+    return (
+        compression is not None
+        and compression.compressor == "blosc"
+        and tile_bytes(layout, dtype) >= min_block_bytes
+    )
 
 
 def frames_per_block(layout: Layout, dtype: np.dtype, max_block_bytes: int) -> int:

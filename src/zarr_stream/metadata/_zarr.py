@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import zarr
-from zarr.codecs import BloscCodec
+from zarr.codecs import BloscCodec, ZstdCodec
 from zarr.core.buffer import default_buffer_prototype
 from zarr.core.metadata.v3 import ArrayV3Metadata
 from zarr.storage import MemoryStore
@@ -25,11 +25,13 @@ def array_metadata(settings: ArraySettings) -> ArrayV3Metadata:
     """Metadata of the array for ``settings``, with an append dimension of length 0."""
     dims = settings.stored_dimensions
     compression = settings.compression
-    compressors = (
-        None
-        if compression is None
-        else BloscCodec(cname=compression.codec, clevel=compression.level, shuffle=compression.shuffle)
-    )
+    compressors: BloscCodec | ZstdCodec | None = None
+    if compression is not None and compression.compressor == "zstd":
+        compressors = ZstdCodec(level=compression.level)
+    elif compression is not None:
+        compressors = BloscCodec(
+            cname=compression.codec, clevel=compression.level, shuffle=compression.shuffle
+        )
     array = zarr.create_array(
         MemoryStore(),
         shape=(0, *(d.size for d in dims[1:])),
