@@ -4,63 +4,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import zarr
 
 import zarr_stream as zs
 from zarr_stream import bench
-from zarr_stream.settings import STAGING_NAME
+from zarr_stream._demo import demo_settings, run_demo, with_store
+from zarr_stream._describe import describe_array, stored_bytes
 from zarr_stream.storage import leftovers
-from zarr_stream.testing import camera_frames
 
 MiB = 2**20
-
-
-def _stored_bytes(path: Path) -> int:
-    """Bytes of the files under ``path``, leaving out what streams staged (see :func:`leftovers`)."""
-    total = 0
-    for directory, subdirectories, files in os.walk(path):
-        if STAGING_NAME in subdirectories:
-            subdirectories.remove(STAGING_NAME)
-        total += sum(os.path.getsize(os.path.join(directory, name)) for name in files)
-    return total
-
-
-def _codecs(array: zarr.Array[Any]) -> str:
-    doc: dict[str, Any] = json.loads(json.dumps(array.metadata.to_dict(), default=str))
-    names: list[str] = []
-    for codec in doc.get("codecs", []):
-        if codec["name"] == "sharding_indexed":
-            inner = codec["configuration"]["codecs"]
-            names.extend(
-                f"{c['name']}({', '.join(f'{k}={v}' for k, v in c.get('configuration', {}).items())})"
-                for c in inner
-            )
-        else:
-            names.append(codec["name"])
-    return " -> ".join(names)
-
-
-def describe_array(array: zarr.Array[Any], stored: int | None) -> str:
-    raw = array.nbytes
-    parts = [
-        f"shape={array.shape}",
-        f"dtype={array.dtype}",
-        f"chunks={array.chunks}",
-        f"shards={array.shards}",
-        f"codecs={_codecs(array)}",
-    ]
-    if stored is not None:
-        ratio = f", ratio {raw / stored:.2f}x" if stored else ""
-        parts.append(f"stored={stored / MiB:.1f} MiB{ratio}")
-    return "  ".join(parts)
 
 
 def ome_label(ome: dict[str, Any]) -> str:
@@ -110,7 +67,7 @@ def info(store: str, write: Callable[[str], None] = print) -> None:
 
     def visit(node: zarr.Group | zarr.Array[Any], name: str, depth: int, note: str = "") -> None:
         pad = "  " * depth
-        stored = _stored_bytes(root_path / node.path) if root_path.exists() else None
+        stored = stored_bytes(root_path / node.path) if root_path.exists() else None
         if isinstance(node, zarr.Array):
             write(f"{pad}{name} [array]  {describe_array(node, stored)}{note}")
             return
@@ -131,108 +88,28 @@ def info(store: str, write: Callable[[str], None] = print) -> None:
         )
 
 
-def _reader_store(out: str, s3: zs.S3Settings | None) -> Any:
-    """What zarr-python opens to read ``out`` back: the path, or zarr's ObjectStore of the bucket."""
-    if s3 is None:
-        return out
-    from zarr.storage import ObjectStore
-
-    from zarr_stream.storage import s3_store
-
-    return ObjectStore(s3_store(out, s3), read_only=True)
-
-
-def _stored_bytes_of(out: str, reader: Any) -> int:
-    if isinstance(reader, str):
-        return _stored_bytes(Path(out))
-    import obstore
-
-    return sum(item["size"] for batch in obstore.list(reader.store) for item in batch)
-
-
-def demo(
-    out: str, frames: int, size: int, chunk_t: int, endpoint: str | None = None, region: str | None = None
-) -> None:
-    """Stream synthetic camera frames to ``out`` (a path or ``s3://bucket/prefix``) and summarise it."""
-    s3 = None
-    if out.startswith("s3://"):
-        s3 = zs.S3Settings(
-            endpoint=endpoint, region=region, allow_http=(endpoint or "").startswith("http://")
-        )
-    elif endpoint is not None or region is not None:
-        raise zs.SettingsError(f"--endpoint and --region apply to s3:// outputs only. Got --out {out!r}.")
-    sources = camera_frames(8, size, size)
-    chunk = min(256, size)
-    shard = min(4, -(-size // chunk))  # up to 4x4 chunks per shard, no more than the frame needs
-    settings = zs.StreamSettings(
-        store=out,
-        overwrite=True,
-        s3=s3,
-        arrays=[
-            zs.ArraySettings(
-                key="raw",
-                dtype="uint16",
-                dimensions=[
-                    zs.Dimension("t", kind="time", size=0, chunk=chunk_t, shard=1),
-                    zs.Dimension("y", size=size, chunk=chunk, shard=shard),
-                    zs.Dimension("x", size=size, chunk=chunk, shard=shard),
-                ],
-                compression=zs.Compression(codec="zstd", level=1, shuffle="shuffle"),
-                attributes={"source": "zarr-stream demo: synthetic camera frames"},
-            )
-        ],
-    )
-    frame_mib = size * size * 2 / MiB
-    start = time.perf_counter()
-    with zs.ZarrStream(settings) as stream:
-        for i in range(frames):
-            stream.append(sources[i % len(sources)])
-            if (i + 1) % max(1, frames // 20) == 0 or i + 1 == frames:
-                elapsed = time.perf_counter() - start
-                sys.stdout.write(
-                    f"\rstreaming {i + 1}/{frames} frames  {(i + 1) * frame_mib:.0f} MiB  "
-                    f"{(i + 1) * frame_mib / elapsed:.0f} MiB/s"
-                )
-                sys.stdout.flush()
-    seconds = time.perf_counter() - start
-    print()
-    reader = _reader_store(out, s3)
-    array = zarr.open_array(reader, path="raw", mode="r")
-    stored = _stored_bytes_of(out, reader)
-    summary = {
-        "store": out if s3 is not None else str(Path(out).absolute()),
-        "shape": list(array.shape),
-        "chunks": list(array.chunks),
-        "shards": list(array.shards or ()),
-        "codec": _codecs(array),
-        "raw_mib": round(array.nbytes / MiB, 1),
-        "stored_mib": round(stored / MiB, 1),
-        "compression_ratio": round(array.nbytes / stored, 2),
-        "seconds": round(seconds, 2),
-        "mib_per_s": round(array.nbytes / MiB / seconds, 1),
-    }
-    check = np.asarray(array[frames - 1])
-    if not (check == sources[(frames - 1) % len(sources)]).all():
-        raise SystemExit("demo: the last frame read back differs from what was appended")
-    for key, value in summary.items():
-        print(f"{key:>18}: {value}")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="zarr-stream", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"zarr-stream {zs.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    p_demo = sub.add_parser("demo", help="stream synthetic camera frames to a store and summarise it")
+    p_demo = sub.add_parser(
+        "demo",
+        help="stream synthetic camera frames to a store and summarise it",
+        description="Stream synthetic camera frames into the demo's array, or into every array of "
+        "a settings file (--config), then read them back and summarise the store.",
+    )
     p_demo.add_argument(
         "--out",
-        default="demo.zarr",
-        help="output store: a path or s3://bucket/prefix (a Zarr store there is replaced; "
-        "anything else is refused)",
+        help="output store: a path or s3://bucket/prefix (default: demo.zarr, or the settings "
+        "file's store; a Zarr store there is replaced only if the settings say overwrite)",
     )
+    p_demo.add_argument("--config", help="a settings file (.json, .yaml) to stream into, not the demo's")
+    p_demo.add_argument("--save-config", help="write the settings used to this .json or .yaml file first")
     p_demo.add_argument("--endpoint", help="S3 endpoint URL, for s3:// outputs (default: AWS)")
     p_demo.add_argument("--region", help="S3 region, for s3:// outputs (default: from the AWS config)")
-    p_demo.add_argument("--frames", type=int, default=128, help="frames to stream (default 128)")
-    p_demo.add_argument("--size", type=int, default=2048, help="frame height and width (default 2048)")
-    p_demo.add_argument("--chunk-t", type=int, default=32, help="frames per chunk (default 32)")
+    p_demo.add_argument("--frames", type=int, default=128, help="frames to stream per array (default 128)")
+    p_demo.add_argument("--size", type=int, help="frame height and width (default 2048; not with --config)")
+    p_demo.add_argument("--chunk-t", type=int, help="frames per chunk (default 32; not with --config)")
     p_bench = sub.add_parser(
         "bench", help="measure throughput, append latency and peak RSS; --compare runs the peers too"
     )
@@ -245,22 +122,55 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(parser, args)
     except (zs.ZarrStreamError, OSError) as error:  # a user's mistake, or the machine's: one line
         parser.error(str(error))
+    except KeyboardInterrupt:
+        print("zarr-stream: interrupted", file=sys.stderr)
+        return 130
+
+
+def _demo(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.config is not None:
+        options = ("size", "chunk_t", "endpoint", "region")
+        given = [name for name in options if getattr(args, name) is not None]
+        if given:
+            parser.error(
+                "--config sets the arrays and the S3 connection: leave out "
+                + ", ".join("--" + name.replace("_", "-") for name in given)
+                + "."
+            )
+        settings = zs.StreamSettings.from_file(args.config)
+        if args.out is not None:
+            settings = with_store(settings, args.out)
+    else:
+        size = 2048 if args.size is None else args.size
+        chunk_t = 32 if args.chunk_t is None else args.chunk_t
+        if size < 1 or chunk_t < 1:
+            parser.error(f"--size and --chunk-t must be >= 1. Got {size}, {chunk_t}.")
+        settings = demo_settings(args.out or "demo.zarr", size, chunk_t, args.endpoint, args.region)
+    if args.frames < 1:
+        parser.error(f"--frames must be >= 1. Got {args.frames}.")
+    if args.save_config is not None:
+        settings.to_file(args.save_config)
+        print(f"settings written to {args.save_config}")
+    run_demo(settings, args.frames)
+
+
+def _info(store: str, as_json: bool) -> None:
+    if "://" not in store and not (Path(store) / "zarr.json").is_file():
+        what = "no such path" if not Path(store).exists() else "no zarr.json at its root"
+        raise zs.SettingsError(f"info reads a local Zarr v3 store: {what}. Got {store!r}.")
+    if as_json:
+        print(json.dumps(zarr.open(store, mode="r").metadata.to_dict(), indent=2, default=str))
+    else:
+        info(store)
 
 
 def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.command == "demo":
-        if args.frames < 1 or args.size < 1 or args.chunk_t < 1:
-            parser.error(
-                "--frames, --size and --chunk-t must be >= 1. "
-                f"Got {args.frames}, {args.size}, {args.chunk_t}."
-            )
-        demo(args.out, args.frames, args.size, args.chunk_t, args.endpoint, args.region)
+        _demo(parser, args)
     elif args.command == "bench":
         return bench.run_bench(args)
-    elif args.json:
-        print(json.dumps(zarr.open(args.store, mode="r").metadata.to_dict(), indent=2, default=str))
     else:
-        info(args.store)
+        _info(args.store, args.json)
     return 0
 
 

@@ -858,6 +858,43 @@ class StreamSettings:
                     )
         object.__setattr__(self, "arrays", arrays)
 
+    def to_dict(self) -> dict[str, Any]:
+        """These settings as JSON-compatible data: every field, defaults too, and ``version``.
+
+        ``StreamSettings.from_dict(settings.to_dict()) == settings``; a store given as an
+        object (not a path or URL) raises :class:`~zarr_stream.errors.SettingsError`.
+
+        >>> d = StreamSettings(store="out.zarr", arrays=[ArraySettings(
+        ...     dimensions=[Dimension("t", chunk=4), Dimension("x", size=8)])]).to_dict()
+        >>> d["version"], d["store"], d["arrays"][0]["dimensions"][1]["size"]
+        (1, 'out.zarr', 8)
+        """
+        from zarr_stream._settings_file import settings_to_dict
+
+        return settings_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> StreamSettings:
+        """The settings that ``data`` describes, in the layout :meth:`to_dict` writes; keys left
+        out take their defaults. An unknown key, a missing required one or a bad value raises
+        :class:`~zarr_stream.errors.SettingsError` naming it and where it is."""
+        from zarr_stream._settings_file import settings_from_dict
+
+        return settings_from_dict(data)
+
+    def to_file(self, path: str | os.PathLike[str]) -> None:
+        """Write these settings to ``path``: JSON for ``.json``, YAML for ``.yaml`` or ``.yml``."""
+        from zarr_stream._settings_file import write_file
+
+        write_file(self, path)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> StreamSettings:
+        """The settings in the JSON or YAML file at ``path`` (see :meth:`from_dict`)."""
+        from zarr_stream._settings_file import read_file
+
+        return read_file(path)
+
     def max_memory_bytes(self) -> int:
         """The most memory, in bytes, the stream holds besides the caller's frames: the bound
         it keeps to (``append`` waits rather than grows), counted for data that does not
