@@ -74,6 +74,14 @@ class ZarrStream:
             self._check_open()
             self._session.append(data, key)
 
+    def skip(self, count: int, key: str | None = None) -> None:
+        """Append ``count`` frames of the fill value (0) to the array or image at ``key``: the
+        frames a camera dropped, so later frames keep their place. Nothing is copied from the
+        caller, and chunks left all fill value are not stored (readers see 0 there)."""
+        with self._lock:
+            self._check_open()
+            self._session.skip(count, key)
+
     def flush(self) -> None:
         """Make every frame appended so far durable and visible to readers."""
         with self._lock:

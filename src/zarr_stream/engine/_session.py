@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import numpy.typing as npt
 
 from zarr_stream._threads import DaemonPool
 from zarr_stream.config import tuning
 from zarr_stream.engine._image import ImageStream
 from zarr_stream.engine._pipeline import ArrayStream
-from zarr_stream.errors import BackgroundError, StoreAccessError, UnknownKeyError, ZarrStreamError
+from zarr_stream.errors import BackgroundError, FrameError, StoreAccessError, UnknownKeyError, ZarrStreamError
 from zarr_stream.metadata import GroupDocument, group_keys, plate_attributes, well_attributes
 from zarr_stream.settings import STAGING_NAME, StreamSettings, check_not_reserved, json_attributes
 from zarr_stream.storage import Backend, open_backend
@@ -95,6 +96,18 @@ class WriteSession:
         array = self.array(key)
         self.check()
         array.append(data)
+
+    def skip(self, count: object, key: str | None) -> None:
+        """Append ``count`` frames of the fill value (frames a camera dropped)."""
+        array = self.array(key)
+        if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 0:
+            raise FrameError(f"skip count must be an integer >= 0 (frames dropped). Got {count!r}.")
+        level0 = array.levels[0] if isinstance(array, ImageStream) else array
+        # a read-only view of one fill value: nothing is allocated, and each frame's place in
+        # the buffers is filled as for any frame; chunks left all fill are not stored
+        fill = np.broadcast_to(np.zeros((), level0.dtype), (int(count), *level0.layout.frame_shape))
+        self.check()
+        array.append(fill)
 
     def flush(self) -> None:
         self.check()
