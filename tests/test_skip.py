@@ -20,7 +20,11 @@ COMPRESSIONS = {
 
 
 def settings(path, compression=None, size=0, **array):
-    dims = [D("t", kind="time", size=size, chunk=4, shard=2), D("y", size=24, chunk=16), D("x", size=20, chunk=16)]
+    dims = [
+        D("t", kind="time", size=size, chunk=4, shard=2),
+        D("y", size=24, chunk=16),
+        D("x", size=20, chunk=16),
+    ]
     return zs.StreamSettings(
         store=path, arrays=[zs.ArraySettings(key="raw", compression=compression, dimensions=dims, **array)]
     )
