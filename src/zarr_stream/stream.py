@@ -15,6 +15,7 @@ import numpy.typing as npt
 
 from zarr_stream._threads import in_pool_thread
 from zarr_stream.engine import WriteSession
+from zarr_stream.engine._session import store_label
 from zarr_stream.errors import SettingsError, StreamClosedError
 from zarr_stream.settings import StreamSettings
 
@@ -55,7 +56,7 @@ class ZarrStream:
         self._session = WriteSession(settings)
         # It holds the session and the lock, never the stream, which could then not be collected.
         self._finalizer = weakref.finalize(
-            self, _close_unclosed, self._session, self._lock, repr(settings.store)
+            self, _close_unclosed, self._session, self._lock, store_label(settings.store)
         )
 
     @property

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,7 +20,17 @@ from zarr_stream.metadata import GroupDocument, group_keys, plate_attributes, we
 from zarr_stream.settings import STAGING_NAME, StreamSettings, check_not_reserved, json_attributes
 from zarr_stream.storage import Backend, open_backend
 
-__all__ = ["WriteSession"]
+__all__ = ["WriteSession", "store_label"]
+
+logger = logging.getLogger("zarr_stream")
+
+
+def store_label(store: object) -> str:
+    """The store as log lines and errors name it: a path or URL as given, an object by its type
+    alone (a store object's repr may hold its configuration, credentials included)."""
+    if isinstance(store, (str, os.PathLike)):
+        return repr(os.fspath(store))
+    return f"a {type(store).__module__.split('.')[0]} {type(store).__name__}"
 
 
 class WriteSession:
@@ -30,7 +43,9 @@ class WriteSession:
 
     def __init__(self, settings: StreamSettings) -> None:
         self.closed = False
-        self._store = str(settings.store)
+        self._store = store_label(settings.store)
+        self._opened = time.perf_counter()
+        self._failure_logged = False
         knobs = tuning()
         # Staged files go in the first array's folder (an image's level 0), where no Zarr reader
         # lists members.
@@ -60,11 +75,18 @@ class WriteSession:
                 raise StoreAccessError(
                     f"the store must be writable. Got {settings.store!r}: {error}"
                 ) from error
-        except BaseException:
+        except BaseException as error:
             for stream in self.arrays.values():  # nothing was written: release their writer threads
                 stream.close(publish=False)
             self._release()
+            logger.warning("the stream to %s could not open: %s", self._store, error)
             raise
+        logger.info(
+            "stream opened: %s, arrays %s%s",
+            self._store,
+            ", ".join(repr(key) for key in self.arrays),
+            " (overwrite)" if settings.overwrite else "",
+        )
 
     def array(self, key: str | None) -> ArrayStream | ImageStream:
         """The array at ``key``; None names the only one."""
@@ -83,14 +105,24 @@ class WriteSession:
             ) from None
 
     def check(self) -> None:
-        """Raise the first failure of any array."""
-        failed = [array for array in self.arrays.values() if array.failure is not None]
-        for array in failed or self.arrays.values():
-            array.check()
-        if self._failure is not None:
-            raise BackgroundError(
-                f"writing a group's zarr.json failed, and the stream writes no more: {self._failure!r}"
-            ) from self._failure
+        """Raise the first failure of any array (logged once, as a warning)."""
+        try:
+            failed = [array for array in self.arrays.values() if array.failure is not None]
+            for array in failed or self.arrays.values():
+                array.check()
+            if self._failure is not None:
+                raise BackgroundError(
+                    f"writing a group's zarr.json failed, and the stream writes no more: {self._failure!r}"
+                ) from self._failure
+        except ZarrStreamError as error:
+            if not self._failure_logged:
+                self._failure_logged = True
+                logger.warning("the stream to %s failed and writes no more: %s", self._store, error)
+            raise
+
+    def frames(self) -> dict[str, int]:
+        """Frames accepted so far, per array or image."""
+        return {key: array.frames for key, array in self.arrays.items()}
 
     def append(self, data: npt.ArrayLike, key: str | None) -> None:
         array = self.array(key)
@@ -111,8 +143,12 @@ class WriteSession:
 
     def flush(self) -> None:
         self.check()
+        start = time.perf_counter()
         for array in self.arrays.values():
             array.flush()
+        if logger.isEnabledFor(logging.DEBUG):
+            seconds = time.perf_counter() - start
+            logger.debug("flushed %s in %.3f s: frames %s", self._store, seconds, self.frames())
 
     def set_attributes(self, attributes: Mapping[str, Any], key: str | None) -> None:
         """Merge ``attributes`` into the node at ``key``: an array, an image or one of its
@@ -174,9 +210,11 @@ class WriteSession:
             first = errors[0]
             if isinstance(first, Exception) and not isinstance(first, ZarrStreamError):
                 # releasing staged files failed (the writes had succeeded, or failed first)
-                raise StoreAccessError(f"closing the stream to {self._store!r} failed: {first!r}") from first
+                raise StoreAccessError(f"closing the stream to {self._store} failed: {first!r}") from first
             raise first
         self.check()  # a group's failed write
+        seconds = time.perf_counter() - self._opened
+        logger.info("stream closed: %s after %.1f s, frames %s", self._store, seconds, self.frames())
 
     def _release(self) -> None:
         self._pool.shutdown(wait=True)

@@ -25,6 +25,7 @@ its content is equal), and the write carries on; any other object is foreign and
 from __future__ import annotations
 
 import hashlib
+import logging
 from typing import TYPE_CHECKING, Any
 
 import obstore as obs
@@ -33,6 +34,8 @@ from zarr.core.buffer import Buffer as ZarrBuffer
 from zarr.storage import ObjectStore
 
 from zarr_stream.errors import ObjectExistsError
+
+logger = logging.getLogger("zarr_stream")
 
 if TYPE_CHECKING:
     from zarr_stream.storage._backend import Buffer
@@ -126,8 +129,11 @@ class WriteOnceStore(ObjectStore[Any]):
             raise ObjectExistsError(message) from error
         if head["size"] == memoryview(data).nbytes:
             if head["e_tag"] is not None and head["e_tag"] == _md5_e_tag(data):
+                logger.info("%r: a retried write found its own earlier attempt stored", key)
                 return head["e_tag"]
             stored = await (await obs.get_async(self.store, key)).bytes_async()
             if memoryview(stored) == memoryview(data).cast("B"):
+                logger.info("%r: a retried write found its own earlier attempt stored", key)
                 return head["e_tag"]
+        logger.warning("%s", message)
         raise ObjectExistsError(message) from error
