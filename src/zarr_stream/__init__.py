@@ -27,13 +27,14 @@ from zarr_stream.settings import (
     StreamSettings,
     Well,
 )
-from zarr_stream.stream import ZarrStream
+from zarr_stream.stream import AsyncZarrStream, ZarrStream
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Acquisition",
     "ArraySettings",
+    "AsyncZarrStream",
     "BackgroundError",
     "CapacityError",
     "Channel",

@@ -58,6 +58,11 @@ class DaemonPool(Executor):
             self._tasks.put((future, lambda: fn(*args, **kwargs)))
         return future
 
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`shutdown` has been called: no more work is taken."""
+        return self._closed
+
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         with self._lock:
             if self._closed:

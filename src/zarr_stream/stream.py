@@ -7,19 +7,19 @@ import logging
 import threading
 import warnings
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
 import numpy.typing as npt
 
-from zarr_stream._threads import in_pool_thread
+from zarr_stream._threads import DaemonPool, in_pool_thread
 from zarr_stream.engine import WriteSession
 from zarr_stream.engine._session import store_label
 from zarr_stream.errors import SettingsError, StreamClosedError
 from zarr_stream.settings import StreamSettings
 
-__all__ = ["ZarrStream"]
+__all__ = ["AsyncZarrStream", "ZarrStream"]
 
 logger = logging.getLogger("zarr_stream")
 
@@ -116,6 +116,96 @@ class ZarrStream:
     def _check_open(self) -> None:
         if self._session.closed:
             raise StreamClosedError("the stream is closed: no call may follow close().")
+
+
+class AsyncZarrStream:
+    """:class:`ZarrStream` for asyncio: the same methods, awaited.
+
+    Each call runs on the stream's own thread, in the order the calls were made, so a call
+    that waits (an ``append`` held back until the encoders catch up, a ``flush`` writing to
+    S3) suspends only the task that awaits it; the event loop and its other tasks go on.
+    The stream opens (checks and prepares the store) on that thread too, and its errors are
+    raised by ``async with`` or by the first awaited call. A frame is taken, copied, by the
+    time its ``append`` returns: keep it unchanged until then.
+
+    Examples
+    --------
+    >>> import asyncio, numpy as np, tempfile, zarr, zarr_stream as zs
+    >>> path = tempfile.mkdtemp() + "/doc.zarr"
+    >>> settings = zs.StreamSettings(store=path, arrays=[zs.ArraySettings(
+    ...     dtype="uint8", dimensions=[zs.Dimension("t", chunk=2), zs.Dimension("x", size=4)])])
+    >>> async def acquire():
+    ...     async with zs.AsyncZarrStream(settings) as stream:
+    ...         for i in range(3):
+    ...             await stream.append(np.full(4, i, "uint8"))
+    >>> asyncio.run(acquire())
+    >>> zarr.open_array(path)[:, 0].tolist()
+    [0, 1, 2]
+    """
+
+    def __init__(self, settings: StreamSettings) -> None:
+        if not isinstance(settings, StreamSettings):
+            raise SettingsError(f"settings must be a StreamSettings. Got {settings!r}.")
+        self.settings = settings
+        # One thread, in call order; daemon, like every thread of a stream (see _threads).
+        self._thread = DaemonPool(1, "zarr-stream-async")
+        self._opening = self._thread.submit(ZarrStream, settings)
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` has been called."""
+        return self._closed
+
+    async def append(self, data: npt.ArrayLike, key: str | None = None) -> None:
+        """See :meth:`ZarrStream.append`."""
+        await self._call(lambda stream: stream.append(data, key))
+
+    async def skip(self, count: int, key: str | None = None) -> None:
+        """See :meth:`ZarrStream.skip`."""
+        await self._call(lambda stream: stream.skip(count, key))
+
+    async def flush(self) -> None:
+        """See :meth:`ZarrStream.flush`."""
+        await self._call(lambda stream: stream.flush())
+
+    async def set_attributes(self, attributes: Mapping[str, Any], key: str | None = None) -> None:
+        """See :meth:`ZarrStream.set_attributes`."""
+        await self._call(lambda stream: stream.set_attributes(attributes, key))
+
+    async def close(self) -> None:
+        """See :meth:`ZarrStream.close`; the stream's thread ends with it."""
+        if self._closed:
+            await self._call(lambda stream: stream.close(), after_close=True)
+            return
+        self._closed = True
+        try:
+            await self._call(lambda stream: stream.close(), after_close=True)
+        finally:
+            self._thread.shutdown(wait=False)
+
+    async def __aenter__(self) -> AsyncZarrStream:
+        try:
+            await asyncio.wrap_future(self._opening)
+        except BaseException:
+            self._closed = True  # it never opened: nothing to close, and no thread is kept
+            self._thread.shutdown(wait=False)
+            raise
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def _call(self, call: Callable[[ZarrStream], None], after_close: bool = False) -> None:
+        if self._closed and not after_close:
+            raise StreamClosedError("the stream is closed: no call may follow close().")
+        stream = await asyncio.wrap_future(self._opening)  # raises what opening raised
+        if self._thread.closed:  # closed: the stream raises its failure again, or does nothing
+            call(stream)
+            return
+        await asyncio.wrap_future(self._thread.submit(call, stream))
 
 
 #: How long the close of an unclosed stream at exit waits for another thread's call to end.
