@@ -1,7 +1,8 @@
 """Child process for the kill tests: streams deterministic frames, flushing now and then.
 
 After each flush returns it records, atomically, which store it writes and how many of its
-frames are durable, so the parent knows what must survive a SIGKILL. Three ways to die:
+frames are durable, so the parent knows what must survive a SIGKILL. Most blocks carry
+per-frame metadata, which must survive with their frames. Three ways to die:
 
 - ``anywhere``: the parent kills it at a random moment.
 - ``flush``: it arms a timer that SIGKILLs it a random fraction of a millisecond or more
@@ -33,10 +34,14 @@ def frame(i: int) -> np.ndarray:
     return ((base >> 7) + i * 977).astype(np.uint16)
 
 
+#: The frames up to the last that was appended with metadata: those whose records a flush keeps.
+with_records = 0
+
+
 def record(path: str, store: str, flushed: int, tries: int = 0) -> None:
     """``tries``: how many flush() or close() calls the timer raced before this record."""
     with open(path + ".tmp", "w") as f:
-        json.dump({"store": store, "flushed": flushed, "tries": tries}, f)
+        json.dump({"store": store, "flushed": flushed, "records": with_records, "tries": tries}, f)
     os.replace(path + ".tmp", path)
 
 
@@ -50,10 +55,22 @@ def open_stream(store: str) -> zs.ZarrStream:
     return zs.ZarrStream(zs.StreamSettings(store=store, arrays=[array]))
 
 
+def frame_record(i: int) -> dict:
+    """Frame ``i``'s metadata, when its block carries some."""
+    return {"i": i, "t": round(i * 0.01, 2), "stage": {"x": i % 7, "y": -i}}
+
+
 def append_some(stream: zs.ZarrStream, rng: np.random.Generator, first: int) -> int:
-    """Append 1-4 frames from ``first`` on; return the next frame number."""
+    """Append 1-4 frames from ``first`` on, with their metadata or (a third of blocks) without;
+    return the next frame number."""
     block = int(rng.integers(1, 5))
-    stream.append(np.stack([frame(first + k) for k in range(block)]))
+    frames = np.stack([frame(first + k) for k in range(block)])
+    global with_records
+    if rng.random() < 2 / 3:
+        stream.append(frames, metadata=[frame_record(first + k) for k in range(block)])
+        with_records = first + block
+    else:
+        stream.append(frames)
     return first + block
 
 
@@ -100,10 +117,12 @@ def die_in_flush(store: str, progress: str, rng: np.random.Generator) -> None:
 
 
 def die_in_close(store: str, progress: str, rng: np.random.Generator) -> None:
+    global with_records
     delay = None
     for attempt in range(1000):
         path = f"{store}-{attempt}"
         stream = open_stream(path)
+        with_records = 0
         record(progress, path, 0, max(attempt - 1, 0))
         i = 0
         for _ in range(int(rng.integers(1, 6))):

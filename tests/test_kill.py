@@ -45,7 +45,7 @@ def run_child(store: Path, progress: Path, where: str, seed: int) -> None:
         child.wait()
 
 
-def assert_survived(store: Path, flushed: int) -> None:
+def assert_survived(store: Path, flushed: int, with_records: int = 0) -> None:
     for document in store.rglob("zarr.json"):
         json.loads(document.read_text())  # never torn
     array = zarr.open_array(str(store), path="raw", mode="r")
@@ -53,6 +53,11 @@ def assert_survived(store: Path, flushed: int) -> None:
     got = array[...]
     expected = np.stack([kill_child.frame(i) for i in range(array.shape[0])]) if array.shape[0] else got
     np.testing.assert_array_equal(got, expected)
+    # the records of every flushed frame, and of no frame the array does not show
+    records = zs.read_frame_metadata(store, "raw")
+    assert with_records <= len(records) <= array.shape[0]
+    for i, record in enumerate(records):
+        assert record in ({}, kill_child.frame_record(i)), (i, record)
 
 
 def assert_leftovers_harmless(store: Path) -> None:
@@ -60,7 +65,12 @@ def assert_leftovers_harmless(store: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         members = dict(zarr.open_group(str(store), mode="r").members(max_depth=None))
-    assert list(members) == ["raw"]
+    assert set(members) <= {
+        "raw",
+        "raw.frame_metadata",
+        "raw.frame_metadata/json",
+        "raw.frame_metadata/spans",
+    }
     staged = leftovers(store)
     lines: list[str] = []
     info(str(store), write=lines.append)
@@ -83,5 +93,5 @@ def test_sigkill(tmp_path, where, seed):
         f"{where} seed {seed}: killed with {state['flushed']} frames flushed, after {state['tries']} "
         f"{where} calls returned first; {len(leftovers(store))} staging folders left"
     )
-    assert_survived(store, state["flushed"])
+    assert_survived(store, state["flushed"], min(state["records"], state["flushed"]))
     assert_leftovers_harmless(store)

@@ -14,6 +14,7 @@ from zarr_stream.errors import (
     UnknownKeyError,
     ZarrStreamError,
 )
+from zarr_stream.metadata import read_frame_metadata
 from zarr_stream.settings import (
     Acquisition,
     ArraySettings,
@@ -58,4 +59,5 @@ __all__ = [
     "ZarrStreamError",
     "__version__",
     "config",
+    "read_frame_metadata",
 ]

@@ -85,6 +85,8 @@ MAX_BLOSC_BYTES = 2**31 - 1 - 16
 DEFAULT_CHUNK_BYTES = 1 << 20
 #: The name of the folder that holds a stream's staged files on local disk (see storage).
 STAGING_NAME = ".zarr-stream"
+#: The per-frame metadata of the array or image at ``K`` is the group ``K + FRAME_METADATA_SUFFIX``.
+FRAME_METADATA_SUFFIX = ".frame_metadata"
 _KEY_SEGMENT_BYTES = 255  # the longest file name on common filesystems
 
 
@@ -379,6 +381,7 @@ def validate_key(key: object) -> str:
                 f"key segments must not be 'zarr.json', {STAGING_NAME!r}, all periods or start with "
                 f"'__' (names Zarr or zarr-stream reserve). Got {part!r} in {key!r}."
             )
+
         try:
             size = len(part.encode("utf-8"))
         except UnicodeEncodeError:
@@ -848,6 +851,13 @@ class StreamSettings:
                         f"Got array {array.key!r} and plate {key!r}."
                     )
         keys = [array.key for array in streamed]
+        for key in [*keys, *plate_keys]:
+            reserved = [part for part in key.split("/") if part.endswith(FRAME_METADATA_SUFFIX)]
+            if reserved:
+                raise SettingsError(
+                    f"key segments must not end in {FRAME_METADATA_SUFFIX!r}: per-frame metadata is "
+                    f"written there. Got {reserved[0]!r} in {key!r}."
+                )
         for i, key in enumerate(keys):
             if key in keys[:i]:
                 raise SettingsError(f"array keys must be unique. Got {key!r} twice.")

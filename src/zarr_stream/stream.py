@@ -7,7 +7,7 @@ import logging
 import threading
 import warnings
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -64,16 +64,24 @@ class ZarrStream:
         """True once :meth:`close` has been called (or the stream was closed for want of it)."""
         return self._session.closed
 
-    def append(self, data: npt.ArrayLike, key: str | None = None) -> None:
+    def append(
+        self,
+        data: npt.ArrayLike,
+        key: str | None = None,
+        metadata: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
+    ) -> None:
         """Append one frame, or a block of frames, to the array or image at ``key``.
 
         ``data`` has shape ``(..., *frame_shape)``; its leading axes are flattened and
         each frame fills the next position in C order over the non-frame dimensions.
-        Any memory layout is accepted. A bad call raises and writes nothing.
+        Any memory layout is accepted. ``metadata`` is the frame's record (a mapping of JSON
+        values: a timestamp, a stage position, ...) or a sequence of one per frame of the
+        block; it is flushed with the frames and read back by
+        :func:`~zarr_stream.read_frame_metadata`. A bad call raises and writes nothing.
         """
         with self._lock:
             self._check_open()
-            self._session.append(data, key)
+            self._session.append(data, key, metadata)
 
     def skip(self, count: int, key: str | None = None) -> None:
         """Append ``count`` frames of the fill value (0) to the array or image at ``key``: the
@@ -157,9 +165,14 @@ class AsyncZarrStream:
         """True once :meth:`close` has been called."""
         return self._closed
 
-    async def append(self, data: npt.ArrayLike, key: str | None = None) -> None:
+    async def append(
+        self,
+        data: npt.ArrayLike,
+        key: str | None = None,
+        metadata: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
+    ) -> None:
         """See :meth:`ZarrStream.append`."""
-        await self._call(lambda stream: stream.append(data, key))
+        await self._call(lambda stream: stream.append(data, key, metadata))
 
     async def skip(self, count: int, key: str | None = None) -> None:
         """See :meth:`ZarrStream.skip`."""

@@ -90,8 +90,11 @@ class ImageStream:
 
     def append(self, data: npt.ArrayLike) -> None:
         """Check ``data`` against level 0 and take its frames into every level. A bad call takes nothing."""
+        self.take(self.levels[0].checked_frames(data))
+
+    def take(self, frames: np.ndarray) -> None:
+        """Take a block of frames checked by level 0's ``checked_frames`` into every level."""
         self.check()
-        frames = self.levels[0].checked_frames(data)
         self._guarded(self._cascade, 0, frames)
 
     def flush(self) -> None:

@@ -22,6 +22,7 @@ import math
 import numpy as np
 
 from zarr_stream.config import Tuning
+from zarr_stream.engine._frame_records import record_arrays
 from zarr_stream.engine._layout import Layout
 from zarr_stream.engine._pipeline import stored_layout
 from zarr_stream.engine._tiles import encodes_tiles, frames_per_block, run_buffers
@@ -85,4 +86,6 @@ def stream_bytes(settings: StreamSettings, tuning: Tuning, in_memory_shards: boo
     for array in settings.streamed_arrays:
         measure = image_bytes if array.ngff else array_bytes
         total += measure(array, tuning, in_memory_shards)
+        if array.key:  # room for its per-frame metadata, should it get some
+            total += sum(array_bytes(part, tuning, in_memory_shards) for part in record_arrays(array.key))
     return total

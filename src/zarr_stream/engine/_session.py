@@ -13,6 +13,7 @@ import numpy.typing as npt
 
 from zarr_stream._threads import DaemonPool
 from zarr_stream.config import tuning
+from zarr_stream.engine._frame_records import FrameRecords, encode_records
 from zarr_stream.engine._image import ImageStream
 from zarr_stream.engine._pipeline import ArrayStream
 from zarr_stream.errors import BackgroundError, FrameError, StoreAccessError, UnknownKeyError, ZarrStreamError
@@ -56,7 +57,9 @@ class WriteSession:
             settings.store, knobs.fsync, f"{home}/{STAGING_NAME}".lstrip("/"), settings.s3
         )
         self._pool = DaemonPool(knobs.encode_threads, "zarr-stream-encode")
+        self._tuning = knobs
         self.arrays: dict[str, ArrayStream | ImageStream] = {}
+        self.records: dict[str, FrameRecords] = {}  # per-frame metadata, from its first record
         self.groups = _groups(settings, backend)
         self._failure: BaseException | None = None  # of a plain group's write
         try:
@@ -107,9 +110,10 @@ class WriteSession:
     def check(self) -> None:
         """Raise the first failure of any array (logged once, as a warning)."""
         try:
-            failed = [array for array in self.arrays.values() if array.failure is not None]
-            for array in failed or self.arrays.values():
-                array.check()
+            parts = [*self.arrays.values(), *self.records.values()]
+            failed = [part for part in parts if part.failure is not None]
+            for part in failed or parts:
+                part.check()
             if self._failure is not None:
                 raise BackgroundError(
                     f"writing a group's zarr.json failed, and the stream writes no more: {self._failure!r}"
@@ -124,27 +128,60 @@ class WriteSession:
         """Frames accepted so far, per array or image."""
         return {key: array.frames for key, array in self.arrays.items()}
 
-    def append(self, data: npt.ArrayLike, key: str | None) -> None:
+    def append(self, data: npt.ArrayLike, key: str | None, metadata: object = None) -> None:
+        """Append a block of frames, and their metadata records when given. A bad call takes nothing."""
         array = self.array(key)
         self.check()
-        array.append(data)
+        frames = _level0(array).checked_frames(data)
+        encoded = None if metadata is None else encode_records(metadata, len(frames), array.key)
+        records = self.records.get(array.key)
+        if encoded is not None and records is None:
+            if not array.key:
+                raise FrameError(
+                    "per-frame metadata is written beside its array, and an array at the store "
+                    "root ('') has nothing beside it: give the array a key. Got metadata for key ''."
+                )
+            records = self._open_records(array)
+        array.take(frames)
+        if records is not None:
+            if encoded is None:
+                records.add_empty(len(frames))
+            else:
+                records.add(encoded)
+
+    def _open_records(self, array: ArrayStream | ImageStream) -> FrameRecords:
+        try:
+            records = FrameRecords(array.key, self._backend, self._pool, self._tuning, array.frames)
+        except ZarrStreamError:
+            raise
+        except OSError as error:
+            raise StoreAccessError(
+                f"writing the per-frame metadata of {array.key!r} to {self._store} failed: {error}"
+            ) from error
+        self.records[array.key] = records
+        return records
 
     def skip(self, count: object, key: str | None) -> None:
         """Append ``count`` frames of the fill value (frames a camera dropped)."""
         array = self.array(key)
         if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 0:
             raise FrameError(f"skip count must be an integer >= 0 (frames dropped). Got {count!r}.")
-        level0 = array.levels[0] if isinstance(array, ImageStream) else array
+        level0 = _level0(array)
         # a read-only view of one fill value: nothing is allocated, and each frame's place in
         # the buffers is filled as for any frame; chunks left all fill are not stored
         fill = np.broadcast_to(np.zeros((), level0.dtype), (int(count), *level0.layout.frame_shape))
         self.check()
-        array.append(fill)
+        array.take(level0.checked_frames(fill))
+        records = self.records.get(array.key)
+        if records is not None:
+            records.add_empty(int(count))
 
     def flush(self) -> None:
         self.check()
         start = time.perf_counter()
-        for array in self.arrays.values():
+        for key, array in self.arrays.items():
+            if key in self.records:  # records first: a reader never finds frames' records missing
+                self.records[key].flush()
             array.flush()
         if logger.isEnabledFor(logging.DEBUG):
             seconds = time.perf_counter() - start
@@ -194,11 +231,12 @@ class WriteSession:
             self.check()
             return
         self.closed = True
-        failed = self._failure is not None or any(array.failure is not None for array in self.arrays.values())
+        parts = [*self.records.values(), *self.arrays.values()]
+        failed = self._failure is not None or any(part.failure is not None for part in parts)
         errors: list[BaseException] = []
-        for array in self.arrays.values():
+        for part in parts:
             try:
-                array.close(publish=not failed)
+                part.close(publish=not failed)
             except BaseException as error:  # close every array, then report the first failure
                 errors.append(error)
                 failed = True
@@ -219,6 +257,11 @@ class WriteSession:
     def _release(self) -> None:
         self._pool.shutdown(wait=True)
         self._backend.close()
+
+
+def _level0(array: ArrayStream | ImageStream) -> ArrayStream:
+    """The array that takes the frames as given: the array, or an image's level 0."""
+    return array.levels[0] if isinstance(array, ImageStream) else array
 
 
 def _groups(settings: StreamSettings, backend: Backend) -> dict[str, GroupDocument]:

@@ -1,6 +1,7 @@
 """zarr.json documents, built by zarr-python's own metadata classes, and OME-NGFF metadata."""
 
 from zarr_stream.metadata._array_document import ArrayDocument
+from zarr_stream.metadata._frame_records import read_frame_metadata
 from zarr_stream.metadata._group_document import GroupDocument
 from zarr_stream.metadata._ome import image_attributes, plate_attributes, well_attributes
 from zarr_stream.metadata._zarr import (
@@ -21,5 +22,6 @@ __all__ = [
     "group_keys",
     "image_attributes",
     "plate_attributes",
+    "read_frame_metadata",
     "well_attributes",
 ]
