@@ -786,6 +786,10 @@ class StreamSettings:
         ``zarr.json``, or Zarr 2's ``.zgroup``/``.zarray``), or an empty folder. Anything else
         raises :class:`~zarr_stream.errors.StoreExistsError` and is left untouched, with or
         without ``overwrite``: a stream never deletes what is not provably a Zarr store.
+    resume
+        A bool. True continues the arrays already at the store (written by zarr-stream with the
+        same array settings) after their last flushed frame, also after a crash; arrays not
+        there yet are created. The store may also be empty or missing.
     s3
         Connection settings for ``s3://`` stores.
     plates
@@ -797,6 +801,7 @@ class StreamSettings:
     arrays: Sequence[ArraySettings] = ()
     plates: Sequence[Plate] = ()
     overwrite: bool = False
+    resume: bool = False
     s3: S3Settings | None = None
 
     def __post_init__(self) -> None:
@@ -819,6 +824,12 @@ class StreamSettings:
                 f"store must be a path, a zarr Store or an obstore store. Got {self.store!r}."
             )
         object.__setattr__(self, "overwrite", _require_bool(self.overwrite, "overwrite"))
+        object.__setattr__(self, "resume", _require_bool(self.resume, "resume"))
+        if self.overwrite and self.resume:
+            raise SettingsError(
+                "resume continues the arrays at the store and overwrite replaces them: set one. "
+                "Got overwrite=True, resume=True."
+            )
         if self.s3 is not None:
             if not isinstance(self.s3, S3Settings):
                 raise SettingsError(f"s3 must be an S3Settings or None. Got {self.s3!r}.")

@@ -151,6 +151,12 @@ class FrameBuffer:
         self._scatter = FrameScatter(layout)
         self._fnd = layout.frame_ndim
 
+    def start_at(self, slab_index: int) -> None:
+        """Before any frame: the next frame is the first of slab ``slab_index``."""
+        assert self._current is None and self.frames == 0
+        self._next_index = slab_index
+        self.frames = slab_index * self._layout.frames_per_slab
+
     def write(
         self,
         frames: np.ndarray,

@@ -88,6 +88,9 @@ class Encoding(Protocol):
     def partial(self) -> EncodedSlab | None:
         """The slab being filled, encoded as it stands (padded with fill value), or None if empty."""
 
+    def start_at(self, slab_index: int) -> None:
+        """Before any frame: the first frame taken is the first of slab ``slab_index`` (a resume)."""
+
 
 _SHUFFLE = {"noshuffle": Blosc.NOSHUFFLE, "shuffle": Blosc.SHUFFLE, "bitshuffle": Blosc.BITSHUFFLE}
 
@@ -214,6 +217,9 @@ class SlabEncoding:
     @property
     def frames(self) -> int:
         return self._buffer.frames
+
+    def start_at(self, slab_index: int) -> None:
+        self._buffer.start_at(slab_index)
 
     def write(
         self, frames: np.ndarray, on_full: Callable[[EncodedSlab], None], check: Callable[[], None]

@@ -26,13 +26,15 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
+from typing import Any
 
 import numpy as np
+import zarr
 
 from zarr_stream.config import Tuning
 from zarr_stream.engine._pipeline import ArrayStream
 from zarr_stream.errors import FrameError
-from zarr_stream.metadata import GroupDocument
+from zarr_stream.metadata import GroupDocument, document_key, read_document
 from zarr_stream.settings import FRAME_METADATA_SUFFIX, ArraySettings, Compression, Dimension
 from zarr_stream.storage import Backend
 
@@ -114,9 +116,18 @@ class FrameRecords:
     """The records of one array or image: its ``json`` and ``spans`` arrays, streamed."""
 
     def __init__(
-        self, key: str, backend: Backend, pool: Executor, tuning: Tuning, frames_before: int
+        self,
+        key: str,
+        backend: Backend,
+        pool: Executor,
+        tuning: Tuning,
+        frames_before: int,
+        reader: Any = None,
     ) -> None:
+        """Records from frame ``frames_before`` on, the earlier frames' empty; or, with a
+        ``reader`` of the store, the stored records continued up to ``frames_before``."""
         text, spans = record_arrays(key)
+        self._backend = backend
         self.group = GroupDocument(records_key(key), backend)
         self.text = ArrayStream(text, backend, pool, tuning)
         try:
@@ -126,10 +137,28 @@ class FrameRecords:
             raise
         self._end = 0  # bytes of json written so far
         self._streams = (self.text, self.spans)
+        kept = self._resume(reader, frames_before) if reader is not None else 0
         self.group.write(durable=False)
         for stream in self._streams:
             stream.write_documents(durable=False)  # durable at the next flush or close
-        self.add_empty(frames_before)
+            stream.reload()
+        self.add_empty(frames_before - kept)
+
+    def _resume(self, reader: Any, frames: int) -> int:
+        """Continue the stored records of the first ``frames`` frames (those the array keeps);
+        return how many frames have a stored span. Later spans and bytes are written over."""
+        spans_doc = read_document(reader, self.spans.key)
+        text_doc = read_document(reader, self.text.key)
+        if spans_doc is None or text_doc is None:
+            return 0
+        self._backend.adopt(document_key(self.group.key))
+        kept = min(int(spans_doc["shape"][0]), frames)
+        spans = zarr.open_array(reader, path=self.spans.key, mode="r")
+        end = int(np.asarray(spans[kept - 1, 1])) if kept else 0
+        self.text.resume(reader, text_doc, keep_frames=end)
+        self.spans.resume(reader, spans_doc, keep_frames=kept)
+        self._end = end
+        return kept
 
     @property
     def failure(self) -> BaseException | None:

@@ -16,6 +16,7 @@ store that vanished).
 
 from __future__ import annotations
 
+import json
 import math
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -24,11 +25,13 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import zarr
 
 from zarr_stream._threads import DaemonPool
 from zarr_stream.config import Tuning
 from zarr_stream.engine._encode import EncodedSlab, Encoding, SlabEncoding
 from zarr_stream.engine._layout import ChunkPlacement, Layout, frame_order
+from zarr_stream.engine._resume import Restart, check_same_array, restart_at, shard_keys_from
 from zarr_stream.engine._shard_row import Chunk, ShardRow
 from zarr_stream.engine._tiles import InPlace, TileEncoding, encodes_tiles, frames_per_block, run_buffers
 from zarr_stream.errors import (
@@ -39,7 +42,7 @@ from zarr_stream.errors import (
     ObjectExistsError,
     StoreAccessError,
 )
-from zarr_stream.metadata import ArrayDocument
+from zarr_stream.metadata import ArrayDocument, array_document, document_key
 from zarr_stream.settings import ArraySettings, check_not_reserved, json_attributes
 from zarr_stream.storage import Backend, ShardFile
 
@@ -54,6 +57,7 @@ class ArrayStream:
 
     def __init__(self, settings: ArraySettings, backend: Backend, pool: Executor, tuning: Tuning):
         self.key = settings.key
+        self.settings = settings
         self.dtype: np.dtype = np.dtype(settings.dtype)
         self.layout = stored_layout(settings)
         self.document = ArrayDocument(settings, backend)
@@ -67,6 +71,7 @@ class ArrayStream:
         self._pending: deque[Future[None]] = deque()
         self._failure: BaseException | None = None
         self._published_frames: int | None = None  # frames the last flush covered (None: no flush yet)
+        self._reload: tuple[Any, Restart] | None = None  # what a resume reads back (see resume)
 
     @property
     def frames(self) -> int:
@@ -86,6 +91,42 @@ class ArrayStream:
         A bad call raises and takes nothing.
         """
         self.take(self.checked_frames(data))
+
+    def resume(self, reader: Any, stored: dict[str, Any], keep_frames: int | None = None) -> None:
+        """Before any frame, and before the documents are written: continue the array stored
+        at the key (its ``zarr.json`` is ``stored``), keeping ``keep_frames`` frames (all its
+        steps' by default). The shards to be written again are adopted, the document keeps
+        the stored extent and attributes; :meth:`reload` then appends the partial row again."""
+        check_same_array(self.key, json.loads(array_document(self.document.metadata)), stored)
+        stored_steps = int(stored["shape"][0])
+        restart = restart_at(self.layout, stored_steps, keep_frames)
+        prefix = f"{self.key}/" if self.key else ""
+        for key in shard_keys_from(self.layout, restart.start, stored_steps):
+            self._backend.adopt(prefix + key)
+        self._backend.adopt(document_key(self.key))
+        self.document.resume(stored_steps, stored.get("attributes", {}))
+        self._encoding.start_at(restart.start // self.layout.chunks[0])
+        self._reload = (reader, restart)
+
+    def reload(self) -> None:
+        """Append again the stored frames of the partial shard row a resume starts in, read back
+        with zarr-python a slab's steps at a time (so the row's shards are rewritten whole)."""
+        if self._reload is None:
+            return
+        reader, restart = self._reload
+        self._reload = None
+        if not restart.frames:
+            return
+        array = zarr.open_array(reader, path=self.key, mode="r")
+        acquired = [dim.name for dim in self.settings.dimensions]
+        stored = [dim.name for dim in self.settings.stored_dimensions]
+        to_acquired = [stored.index(name) for name in acquired]
+        left = restart.frames
+        for step in range(restart.start, restart.end, self.layout.chunks[0]):
+            block = np.asarray(array[step : min(step + self.layout.chunks[0], restart.end)])
+            frames = block.transpose(to_acquired).reshape(-1, *self.layout.frame_shape)[:left]
+            self.take(frames)
+            left -= len(frames)
 
     def checked_frames(self, data: npt.ArrayLike) -> np.ndarray:
         """``data`` as a block of frames, once checked to fit the array (else it raises)."""

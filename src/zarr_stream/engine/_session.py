@@ -13,12 +13,32 @@ import numpy.typing as npt
 
 from zarr_stream._threads import DaemonPool
 from zarr_stream.config import tuning
-from zarr_stream.engine._frame_records import FrameRecords, encode_records
+from zarr_stream.engine._frame_records import FrameRecords, encode_records, records_key
 from zarr_stream.engine._image import ImageStream
 from zarr_stream.engine._pipeline import ArrayStream
-from zarr_stream.errors import BackgroundError, FrameError, StoreAccessError, UnknownKeyError, ZarrStreamError
-from zarr_stream.metadata import GroupDocument, group_keys, plate_attributes, well_attributes
-from zarr_stream.settings import STAGING_NAME, StreamSettings, check_not_reserved, json_attributes
+from zarr_stream.errors import (
+    BackgroundError,
+    FrameError,
+    SettingsError,
+    StoreAccessError,
+    UnknownKeyError,
+    ZarrStreamError,
+)
+from zarr_stream.metadata import (
+    GroupDocument,
+    document_key,
+    group_keys,
+    plate_attributes,
+    read_document,
+    well_attributes,
+)
+from zarr_stream.settings import (
+    OME_KEY,
+    STAGING_NAME,
+    StreamSettings,
+    check_not_reserved,
+    json_attributes,
+)
 from zarr_stream.storage import Backend, open_backend
 
 __all__ = ["WriteSession", "store_label"]
@@ -66,12 +86,17 @@ class WriteSession:
             for array in streamed:
                 kind = ImageStream if array.ngff else ArrayStream
                 self.arrays[array.key] = kind(array, backend, self._pool, knobs)
-            backend.prepare(settings.overwrite)
+            backend.prepare(settings.overwrite, settings.resume)
             try:
+                reader = backend.reader_store() if settings.resume else None
+                if reader is not None:
+                    self._resume(reader)
                 for group in self.groups.values():
                     group.write(durable=False)
                 for stream in self.arrays.values():
                     stream.write_documents(durable=False)  # durable at the first flush or close
+                if reader is not None:
+                    self._reload(reader)
             except ZarrStreamError:
                 raise
             except OSError as error:
@@ -90,6 +115,41 @@ class WriteSession:
             ", ".join(repr(key) for key in self.arrays),
             " (overwrite)" if settings.overwrite else "",
         )
+
+    def _resume(self, reader: Any) -> None:
+        """Before any document is written: take up the groups and arrays already stored (their
+        attributes kept, their documents and partial shards adopted); check they match."""
+        for key, group in self.groups.items():
+            stored = read_document(reader, key)
+            if stored is not None:
+                if stored.get("node_type") != "group":
+                    raise SettingsError(
+                        f"resume needs a group at {key!r}, as the settings have. Got an array."
+                    )
+                self._backend.adopt(document_key(key))
+                kept = {k: v for k, v in stored.get("attributes", {}).items() if k != OME_KEY}
+                group.attributes = {**kept, **group.attributes}
+        for key, array in self.arrays.items():
+            stored = read_document(reader, key)
+            if stored is None:
+                continue  # a new array, beside those continued
+            if isinstance(array, ImageStream) or stored.get("node_type") != "array":
+                raise SettingsError(
+                    "resume continues plain arrays; OME-NGFF images and pyramids are not continued "
+                    f"yet. Got {'an image' if isinstance(array, ImageStream) else 'a group'} at {key!r}."
+                )
+            array.resume(reader, stored)
+
+    def _reload(self, reader: Any) -> None:
+        """After the documents are written: append the stored partial shard rows again, and
+        continue the per-frame metadata of the arrays that have some."""
+        for key, array in self.arrays.items():
+            if isinstance(array, ArrayStream):
+                array.reload()
+            if key and read_document(reader, records_key(key)) is not None:
+                self.records[key] = FrameRecords(
+                    key, self._backend, self._pool, self._tuning, array.frames, reader=reader
+                )
 
     def array(self, key: str | None) -> ArrayStream | ImageStream:
         """The array at ``key``; None names the only one."""

@@ -148,6 +148,11 @@ class TileEncoding:
             for depth in range(layout.shard_counts[0])
         ]
 
+    def start_at(self, slab_index: int) -> None:
+        assert self._slab is None and self.frames == 0
+        self._index = slab_index
+        self.frames = slab_index * self._layout.frames_per_slab
+
     def write(
         self, frames: np.ndarray, on_full: Callable[[EncodedSlab], None], check: Callable[[], None]
     ) -> None:

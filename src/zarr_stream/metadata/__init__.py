@@ -10,6 +10,7 @@ from zarr_stream.metadata._zarr import (
     document_key,
     group_document,
     group_keys,
+    read_document,
 )
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "group_keys",
     "image_attributes",
     "plate_attributes",
+    "read_document",
     "read_frame_metadata",
     "well_attributes",
 ]

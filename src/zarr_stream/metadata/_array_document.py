@@ -33,6 +33,15 @@ class ArrayDocument:
         #: Documents capped by this one, grown again when it grows.
         self.followers: list[ArrayDocument] = []
 
+    def resume(self, extent: int, attributes: Mapping[str, Any]) -> None:
+        """Before it is first written: the stored array's extent and attributes are kept (the
+        settings' attributes over them), so the document never shows less than was stored."""
+        with self._lock:
+            merged = {**attributes, **self.metadata.attributes}
+            shape = (extent, *self.metadata.shape[1:])
+            self.metadata = self.metadata.update_shape(shape).update_attributes(merged)
+            self._wanted = extent
+
     def write(self, durable: bool = True) -> None:
         """Write the document as it stands."""
         with self._lock:

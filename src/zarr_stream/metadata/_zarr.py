@@ -7,6 +7,7 @@ settings; growing the append dimension is ``ArrayV3Metadata.update_shape``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -18,7 +19,14 @@ from zarr.storage import MemoryStore
 
 from zarr_stream.settings import ArraySettings
 
-__all__ = ["array_document", "array_metadata", "document_key", "group_document", "group_keys"]
+__all__ = [
+    "array_document",
+    "array_metadata",
+    "document_key",
+    "group_document",
+    "group_keys",
+    "read_document",
+]
 
 
 def array_metadata(settings: ArraySettings) -> ArrayV3Metadata:
@@ -58,6 +66,17 @@ def group_document(attributes: Mapping[str, Any] | None = None) -> bytes:
     """The ``zarr.json`` bytes of a plain group."""
     group = zarr.create_group(MemoryStore(), zarr_format=3, attributes=dict(attributes or {}))
     return group.metadata.to_buffer_dict(default_buffer_prototype())["zarr.json"].to_bytes()
+
+
+def read_document(store: Any, node_key: str) -> dict[str, Any] | None:
+    """The ``zarr.json`` of the node at ``node_key`` in the zarr ``Store`` ``store``, or None."""
+    from zarr.core.sync import sync
+
+    found = sync(store.get(document_key(node_key), prototype=default_buffer_prototype()))
+    if found is None:
+        return None
+    document: dict[str, Any] = json.loads(found.to_bytes())
+    return document
 
 
 def document_key(node_key: str) -> str:

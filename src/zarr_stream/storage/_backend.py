@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from typing import Any
 
 __all__ = ["Backend", "Buffer", "ShardFile", "nbytes"]
 
@@ -108,17 +109,28 @@ class Backend(ABC):
         return None
 
     @abstractmethod
-    def prepare(self, overwrite: bool) -> None:
+    def prepare(self, overwrite: bool, resume: bool = False) -> None:
         """Make the root ready to write, or raise.
 
         It raises :class:`~zarr_stream.errors.StoreExistsError` if the root holds anything,
-        unless ``overwrite`` and the root holds a Zarr hierarchy, which is then removed, and
+        unless ``overwrite`` and the root holds a Zarr hierarchy, which is then removed, or
+        ``resume`` and it holds a Zarr v3 hierarchy, which is kept to be continued; and
         :class:`~zarr_stream.errors.StoreAccessError` if it cannot be reached or written.
         """
 
     @abstractmethod
+    def adopt(self, key: str) -> bool:
+        """Take the object at ``key``, if there is one, as this stream's own: its shard or
+        document is then replaced (as a flushed partial shard is), not created. A resumed
+        stream adopts what it continues. Return whether there was one."""
+
+    @abstractmethod
+    def reader_store(self) -> Any:
+        """A zarr ``Store`` that reads what is at the root (a resumed stream reads its data back)."""
+
+    @abstractmethod
     def open_shard(self, key: str) -> ShardFile:
-        """Start assembling the shard at ``key``."""
+        """Start assembling the shard at ``key`` (replacing it, if it was adopted)."""
 
     @abstractmethod
     def write_document(self, key: str, data: bytes, durable: bool) -> None:

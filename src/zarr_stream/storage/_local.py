@@ -20,12 +20,14 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
+from typing import Any
 
 from zarr_stream._threads import DaemonPool
 from zarr_stream.errors import ObjectExistsError, StoreAccessError
 from zarr_stream.storage._backend import Backend, Buffer, ShardFile, nbytes
 from zarr_stream.storage._directory import PinnedDirectory, missing_folders
 from zarr_stream.storage._local_root import open_root
+from zarr_stream.storage._write_once_store import is_document
 
 __all__ = ["DATA_SYNC_BYTES", "FSYNC_THREADS", "LocalBackend", "fsync_and_drop", "fsync_path"]
 
@@ -169,15 +171,16 @@ class LocalBackend(Backend):
         self._documents_lock = threading.Lock()
         self._durable_documents: set[str] = set()  # keys made durable at least once
         self._unsynced_documents: set[str] = set()  # keys written since, not durable yet
+        self._adopted: set[str] = set()  # shards of a resumed stream, replaced rather than created
 
     @property
     def root(self) -> PinnedDirectory:
         assert self._root is not None, "prepare() first"
         return self._root
 
-    def prepare(self, overwrite: bool) -> None:
+    def prepare(self, overwrite: bool, resume: bool = False) -> None:
         created = missing_folders(self.path)
-        self._root = open_root(self.path, overwrite)
+        self._root = open_root(self.path, overwrite, resume)
         if self.fsync:  # a new store folder survives a power loss once the folders above hold it
             for folder in created:
                 fsync_path(folder.parent)
@@ -254,7 +257,25 @@ class LocalBackend(Backend):
         return future
 
     def open_shard(self, key: str) -> ShardFile:
-        return _LocalShardFile(self, key)
+        file = _LocalShardFile(self, key)
+        file.published = key in self._adopted
+        return file
+
+    def adopt(self, key: str) -> bool:
+        self.root.check()
+        if not (self.path / key).is_file():
+            return False
+        if is_document(key):
+            with self._documents_lock:
+                self._durable_documents.add(key)  # replaced only by a successor fsynced first
+        else:
+            self._adopted.add(key)
+        return True
+
+    def reader_store(self) -> Any:
+        from zarr.storage import LocalStore
+
+        return LocalStore(self.path, read_only=True)
 
     def write_document(self, key: str, data: bytes, durable: bool) -> None:
         root = self.root

@@ -79,8 +79,10 @@ def _remove_contents(path: Path) -> None:
             os.unlink(entry.path)
 
 
-def open_root(path: Path, overwrite: bool) -> PinnedDirectory:
-    """Check the store folder, clear or create it as the rules above allow, and pin it."""
+def open_root(path: Path, overwrite: bool, resume: bool = False) -> PinnedDirectory:
+    """Check the store folder, clear or create it as the rules above allow, and pin it.
+
+    ``resume`` keeps a Zarr v3 hierarchy as it is, to be continued."""
     where = str(path)
     try:
         if path.is_symlink() and not path.exists():
@@ -91,7 +93,9 @@ def open_root(path: Path, overwrite: bool) -> PinnedDirectory:
         if path.exists() and not path.is_dir():
             raise StoreExistsError(f"the store path must be a folder. Got {where!r}, which is a file.")
         if path.is_dir():
-            if is_zarr_hierarchy(path):
+            if resume and is_zarr_hierarchy(path) and (path / "zarr.json").is_file():
+                pass  # continued as it is
+            elif is_zarr_hierarchy(path):
                 if not overwrite:
                     raise StoreExistsError(
                         f"the store path must be empty unless overwrite=True. Got {where!r}, "
@@ -101,10 +105,12 @@ def open_root(path: Path, overwrite: bool) -> PinnedDirectory:
             elif _only_leftovers(path):
                 _remove_contents(path)  # empty, or only what killed streams staged
             else:
+                wanted = (
+                    "to be continued" if resume else "to be replaced" if overwrite else "with overwrite=True"
+                )
                 raise StoreExistsError(
                     f"the store path must be empty or a Zarr hierarchy (its root holding zarr.json) "
-                    f"{'to be replaced' if overwrite else 'with overwrite=True'}. Got {where!r}, which "
-                    "holds other files: they are left untouched."
+                    f"{wanted}. Got {where!r}, which holds other files: they are left untouched."
                 )
         else:
             path.mkdir(parents=True, exist_ok=True)

@@ -120,6 +120,15 @@ class WriteOnceStore(ObjectStore[Any]):
             return await self._ours_or_raise(key, data, error, message)
         return result["e_tag"]
 
+    async def find_async(self, key: str) -> tuple[bool, str | None]:
+        """Whether an object is at ``key``, and its ETag (None if the store gives none)."""
+        try:
+            head = await obs.head_async(self.store, key)
+        except FileNotFoundError:
+            return False, None
+        e_tag: str | None = head["e_tag"]
+        return True, e_tag
+
     async def _ours_or_raise(self, key: str, data: Buffer, error: Exception, message: str) -> str | None:
         """After a conditional put was refused: the ETag of ``key`` if it holds exactly ``data``
         (our own earlier attempt, retried); otherwise raise ``ObjectExistsError(message)``."""

@@ -115,11 +115,11 @@ class StoreBackend(Backend):
     def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         return sync(coroutine)
 
-    def prepare(self, overwrite: bool) -> None:
+    def prepare(self, overwrite: bool, resume: bool = False) -> None:
         # In a thread of its own, so that a store that never answers fails within open_timeout.
         probe = DaemonPool(1, "zarr-stream-open")
         try:
-            probe.submit(self._prepare, overwrite).result(timeout=self.open_timeout)
+            probe.submit(self._prepare, overwrite, resume).result(timeout=self.open_timeout)
         except FutureTimeoutError as error:
             raise StoreAccessError(
                 f"the store must answer within {self.open_timeout:g} s when the stream opens. "
@@ -134,8 +134,15 @@ class StoreBackend(Backend):
         finally:
             probe.shutdown(wait=False)
 
-    def _prepare(self, overwrite: bool) -> None:
+    def _prepare(self, overwrite: bool, resume: bool) -> None:
         if self._run(self.store.is_empty("")):
+            return
+        if resume:
+            if not self._run(self.store.exists("zarr.json")):
+                raise StoreExistsError(
+                    f"resume continues a Zarr v3 hierarchy (its root holding zarr.json). Got "
+                    f"{self.store!r}, which holds other objects: they are left untouched."
+                )
             return
         if not overwrite:
             raise StoreExistsError(
@@ -149,7 +156,29 @@ class StoreBackend(Backend):
         self._run(self.store.clear())
 
     def open_shard(self, key: str) -> ShardFile:
-        return _StoreShardFile(self, key)
+        file = _StoreShardFile(self, key)
+        file.published = key in self._e_tags
+        return file
+
+    def adopt(self, key: str) -> bool:
+        store = self.store
+        try:
+            if isinstance(store, WriteOnceStore):
+                found, e_tag = self._run(store.find_async(key))
+                if found:
+                    self._e_tags[key] = e_tag  # replaced only while it is still this version
+                return found
+            if not self._run(store.exists(key)):
+                return False
+        except ZarrStreamError:
+            raise
+        except Exception as error:
+            raise StoreAccessError(f"reading {key!r} in {self.store!r} failed: {brief(error)}") from error
+        self._e_tags[key] = None
+        return True
+
+    def reader_store(self) -> Any:
+        return self.store
 
     def put_shard(self, key: str, data: Buffer, replace: bool, after: Future[None] | None) -> Future[None]:
         """Put a shard in the background, once ``after`` (its previous version's put) is done."""
