@@ -45,14 +45,18 @@ def record(path: str, store: str, flushed: int, tries: int = 0) -> None:
     os.replace(path + ".tmp", path)
 
 
-def open_stream(store: str) -> zs.ZarrStream:
+def settings(store: str, resume: bool = False) -> zs.StreamSettings:
     dims = [
         zs.Dimension("t", kind="time", size=0, chunk=3, shard=2),
         zs.Dimension("y", size=FRAME[0], chunk=32, shard=2),
         zs.Dimension("x", size=FRAME[1], chunk=32, shard=2),
     ]
     array = zs.ArraySettings(key="raw", dimensions=dims, compression=zs.Compression(level=1))
-    return zs.ZarrStream(zs.StreamSettings(store=store, arrays=[array]))
+    return zs.StreamSettings(store=store, arrays=[array], resume=resume)
+
+
+def open_stream(store: str) -> zs.ZarrStream:
+    return zs.ZarrStream(settings(store))
 
 
 def frame_record(i: int) -> dict:

@@ -60,6 +60,23 @@ def assert_survived(store: Path, flushed: int, with_records: int = 0) -> None:
         assert record in ({}, kill_child.frame_record(i)), (i, record)
 
 
+def assert_resumes(store: Path) -> None:
+    """A resumed stream continues right after the frames the killed one left, records too."""
+    shown = zarr.open_array(str(store), path="raw", mode="r").shape[0]
+    records = zs.read_frame_metadata(store, "raw")
+    with zs.ZarrStream(kill_child.settings(str(store), resume=True)) as stream:
+        for i in range(shown, shown + 7):
+            stream.append(kill_child.frame(i), metadata=kill_child.frame_record(i))
+            if i == shown + 3:
+                stream.flush()
+    array = zarr.open_array(str(store), path="raw", mode="r")
+    np.testing.assert_array_equal(array[...], np.stack([kill_child.frame(i) for i in range(shown + 7)]))
+    resumed = zs.read_frame_metadata(store, "raw")
+    assert resumed[: len(records)] == records  # every record kept, and the frames without one
+    assert resumed[len(records) : shown] == [{}] * (shown - len(records))
+    assert resumed[shown:] == [kill_child.frame_record(i) for i in range(shown, shown + 7)]
+
+
 def assert_leftovers_harmless(store: Path) -> None:
     """Readers list only the array; `info` names what was staged; overwrite=True removes it."""
     with warnings.catch_warnings():
@@ -94,4 +111,5 @@ def test_sigkill(tmp_path, where, seed):
         f"{where} calls returned first; {len(leftovers(store))} staging folders left"
     )
     assert_survived(store, state["flushed"], min(state["records"], state["flushed"]))
+    assert_resumes(store)
     assert_leftovers_harmless(store)

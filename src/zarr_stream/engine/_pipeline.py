@@ -31,7 +31,7 @@ from zarr_stream._threads import DaemonPool
 from zarr_stream.config import Tuning
 from zarr_stream.engine._encode import EncodedSlab, Encoding, SlabEncoding
 from zarr_stream.engine._layout import ChunkPlacement, Layout, frame_order
-from zarr_stream.engine._resume import Restart, check_same_array, restart_at, shard_keys_from
+from zarr_stream.engine._resume import Restart, check_same_array, restart_at, shards_from
 from zarr_stream.engine._shard_row import Chunk, ShardRow
 from zarr_stream.engine._tiles import InPlace, TileEncoding, encodes_tiles, frames_per_block, run_buffers
 from zarr_stream.errors import (
@@ -101,7 +101,10 @@ class ArrayStream:
         stored_steps = int(stored["shape"][0])
         restart = restart_at(self.layout, stored_steps, keep_frames)
         prefix = f"{self.key}/" if self.key else ""
-        for key in shard_keys_from(self.layout, restart.start, stored_steps):
+        # every stored shard of the rows written again, and of rows a killed stream wrote past
+        # them (complete, but not yet in its zarr.json)
+        stored_shards = [key.removeprefix(prefix) for key in self._backend.stored_keys(prefix + "c/")]
+        for key in shards_from(stored_shards, restart.start // self.layout.shard_shape[0]):
             self._backend.adopt(prefix + key)
         self._backend.adopt(document_key(self.key))
         self.document.resume(stored_steps, stored.get("attributes", {}))

@@ -13,7 +13,6 @@ The arithmetic is here, without I/O; :meth:`ArrayStream.resume` does the reading
 
 from __future__ import annotations
 
-import itertools
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +20,7 @@ from typing import Any
 from zarr_stream.engine._layout import Layout
 from zarr_stream.errors import SettingsError
 
-__all__ = ["Restart", "check_same_array", "restart_at", "shard_keys_from"]
+__all__ = ["Restart", "check_same_array", "restart_at", "shards_from"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,22 +57,19 @@ def restart_at(layout: Layout, stored_steps: int, keep_frames: int | None = None
     return Restart(start, steps - start, keep - start * per_step)
 
 
-def shard_keys_from(layout: Layout, first_step: int, stored_steps: int) -> list[str]:
-    """The keys of every shard, relative to the array, of the rows from the one at
-    ``first_step`` to the last one ``stored_steps`` reach: those a resumed stream may replace.
+def shards_from(keys: list[str], first_row: int) -> list[str]:
+    """The shard keys (relative to the array, ``c/<row>/...``) among ``keys`` in row
+    ``first_row`` or later: the shards a resumed stream may replace.
 
-    >>> shard_keys_from(Layout(shape=(0, 8, 8), chunks=(2, 4, 8), shard_counts=(1, 1, 1)), 2, 5)
-    ['c/1/0/0', 'c/1/1/0', 'c/2/0/0', 'c/2/1/0']
+    >>> shards_from(["c/0/0/0", "c/1/0/0", "c/2/1/0", "zarr.json"], 1)
+    ['c/1/0/0', 'c/2/1/0']
     """
-    row_steps = layout.shard_shape[0]
-    rows = range(first_step // row_steps, -(-stored_steps // row_steps))
-    counts = layout.shard_counts[1:]
-    shard_grid = [-(-g // n) for g, n in zip(layout.grid, counts, strict=True)]
-    return [
-        layout.shard_key((row, *shard))
-        for row in rows
-        for shard in itertools.product(*(range(n) for n in shard_grid))
-    ]
+    found = []
+    for key in keys:
+        parts = key.split("/")
+        if len(parts) >= 2 and parts[0] == "c" and parts[1].isdigit() and int(parts[1]) >= first_row:
+            found.append(key)
+    return found
 
 
 def check_same_array(key: str, wanted: dict[str, Any], stored: dict[str, Any]) -> None:

@@ -125,6 +125,10 @@ class Backend(ABC):
         stream adopts what it continues. Return whether there was one."""
 
     @abstractmethod
+    def stored_keys(self, prefix: str) -> list[str]:
+        """The keys of the objects under ``prefix`` (a folder: ends with ``/``), staging left out."""
+
+    @abstractmethod
     def reader_store(self) -> Any:
         """A zarr ``Store`` that reads what is at the root (a resumed stream reads its data back)."""
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from zarr_stream._threads import DaemonPool
 from zarr_stream.errors import ObjectExistsError, StoreAccessError
+from zarr_stream.settings import STAGING_NAME
 from zarr_stream.storage._backend import Backend, Buffer, ShardFile, nbytes
 from zarr_stream.storage._directory import PinnedDirectory, missing_folders
 from zarr_stream.storage._local_root import open_root
@@ -271,6 +272,16 @@ class LocalBackend(Backend):
         else:
             self._adopted.add(key)
         return True
+
+    def stored_keys(self, prefix: str) -> list[str]:
+        self.root.check()
+        keys: list[str] = []
+        for directory, subdirectories, files in os.walk(self.path / prefix):
+            if STAGING_NAME in subdirectories:
+                subdirectories.remove(STAGING_NAME)
+            folder = Path(directory).relative_to(self.path).as_posix()
+            keys.extend(f"{folder}/{name}" for name in files)
+        return sorted(keys)
 
     def reader_store(self) -> Any:
         from zarr.storage import LocalStore

@@ -177,6 +177,15 @@ class StoreBackend(Backend):
         self._e_tags[key] = None
         return True
 
+    def stored_keys(self, prefix: str) -> list[str]:
+        async def listed() -> list[str]:
+            return [key async for key in self.store.list_prefix(prefix)]
+
+        try:
+            return sorted(self._run(listed()))
+        except Exception as error:
+            raise StoreAccessError(f"listing {prefix!r} in {self.store!r} failed: {brief(error)}") from error
+
     def reader_store(self) -> Any:
         return self.store
 
