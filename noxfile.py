@@ -18,6 +18,9 @@ import nox
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.sessions = ["tests", "lint", "docs"]
+# A Python version of the test matrix that is missing fails the run: a skipped end of the
+# supported range would pass unseen.
+nox.options.error_on_missing_interpreters = True
 
 
 def interpreter(version: str) -> str:

@@ -82,13 +82,20 @@ def check_same_array(key: str, wanted: dict[str, Any], stored: dict[str, Any]) -
         return same
 
     want, have = comparable(wanted), comparable(stored)
-    differ = [name for name in sorted(set(want) | set(have)) if want.get(name) != have.get(name)]
+    differ = sorted(
+        (name for name in set(want) | set(have) if want.get(name) != have.get(name)),
+        key=lambda name: (_TELLING.index(name) if name in _TELLING else len(_TELLING), name),
+    )
     if differ:
-        name = differ[0]
+        name = differ[0]  # the one that says most; a dtype or a chunk change changes the codecs too
+        also = f" (and {', '.join(map(repr, differ[1:]))})" if differ[1:] else ""
         raise SettingsError(
-            f"resume continues an array with the same settings: {name!r} of the array {key!r} "
+            f"resume continues an array with the same settings: {name!r}{also} of the array {key!r} "
             f"differs. Got {_short(want.get(name))} from the settings, {_short(have.get(name))} stored."
         )
+
+
+_TELLING = ["node_type", "data_type", "shape", "dimension_names", "chunk_grid", "fill_value", "codecs"]
 
 
 def _short(value: Any) -> str:
