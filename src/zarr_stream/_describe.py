@@ -17,7 +17,7 @@ MiB = 2**20
 
 
 def stored_bytes(path: Path) -> int:
-    """Bytes of the files under ``path``, leaving out what streams staged (see :func:`leftovers`)."""
+    """Bytes of the files under ``path``, leaving out what streams staged (see ``leftovers``)."""
     total = 0
     for directory, subdirectories, files in os.walk(path):
         if STAGING_NAME in subdirectories:

@@ -4,7 +4,7 @@
 Every field of every settings class is written, defaults too, so a file says everything the
 stream does and a round trip is exact: ``from_dict(to_dict(s)) == s`` and
 ``to_dict(from_dict(d)) == d`` for a ``d`` that ``to_dict`` wrote. Reading checks keys
-against the classes' fields (an unknown or missing key is a :class:`SettingsError` naming it
+against the classes' fields (an unknown or missing key is a ``SettingsError`` naming it
 and where it is), and then the classes check the values as they always do.
 
 This is written by hand rather than with a (de)serialisation library (pydantic, cattrs): the
@@ -90,7 +90,7 @@ def _plain(value: Any) -> Any:
 
 
 def settings_from_dict(data: object) -> StreamSettings:
-    """The settings that ``data`` (as :func:`settings_to_dict` writes it) describes."""
+    """The settings that ``data`` (as ``settings_to_dict`` writes it) describes."""
     if not isinstance(data, Mapping):
         raise SettingsError(f"settings must be a mapping of their fields. Got {data!r}.")
     version = data.get("version", SETTINGS_VERSION)

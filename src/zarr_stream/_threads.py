@@ -25,7 +25,7 @@ _ours = threading.local()  # .pool is set in our workers
 
 
 def in_pool_thread() -> bool:
-    """Whether the calling thread is a worker of some :class:`DaemonPool`."""
+    """Whether the calling thread is a worker of some ``DaemonPool``."""
     return getattr(_ours, "pool", False)
 
 
@@ -60,7 +60,7 @@ class DaemonPool(Executor):
 
     @property
     def closed(self) -> bool:
-        """True once :meth:`shutdown` has been called: no more work is taken."""
+        """True once ``shutdown`` has been called: no more work is taken."""
         return self._closed
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:

@@ -1,6 +1,6 @@
 """Errors raised by zarr-stream.
 
-Every error is a :class:`ZarrStreamError` and also the builtin exception a caller
+Every error is a ``ZarrStreamError`` and also the builtin exception a caller
 would catch for that kind of problem::
 
     ZarrStreamError

@@ -1,7 +1,7 @@
 """Stream settings: frozen dataclasses validated once, at construction.
 
 Every rule is checked in ``__post_init__`` so a bad setting raises
-:class:`~zarr_stream.errors.SettingsError` before anything touches the store.
+``SettingsError`` before anything touches the store.
 
 Examples
 --------
@@ -153,10 +153,13 @@ class Dimension:
         dimension the depth that makes a chunk hold at least 1 MiB.
     shard
         Chunks per shard along this dimension (acquire-zarr's ``shard_size_chunks``).
-    unit, scale
-        Physical unit and pixel spacing of an OME-NGFF image (``ngff=True``): a unit of the
-        OME-NGFF vocabulary (``"micrometer"``, ``"second"``, ...) for space and time
-        dimensions, none for channel and other dimensions.
+    unit
+        Physical unit of an OME-NGFF image's axis (``ngff=True``): a unit of the OME-NGFF
+        vocabulary (``"micrometer"``, ``"second"``, ...) for space and time dimensions, none
+        for channel and other dimensions.
+    scale
+        Pixel spacing along this dimension, in ``unit``, for an OME-NGFF image (level 0's
+        ``scale``); a finite number > 0.
     """
 
     name: str
@@ -274,7 +277,17 @@ class Compression:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Multiscale:
-    """Multiscale pyramid settings (OME-NGFF levels "0", "1", ...)."""
+    """Multiscale pyramid settings (OME-NGFF levels "0", "1", ...).
+
+    Parameters
+    ----------
+    method
+        How 2x2 (or 2x2x2) pixels make one of the next level: ``"mean"`` (exact, rounded
+        down), ``"decimate"`` (the first), ``"min"`` or ``"max"``.
+    max_levels
+        The most levels written, level 0 included (1: none below it); None: as many as
+        halving allows (acquire-zarr's rule, see ``docs/ome-ngff.md``).
+    """
 
     method: DownsampleMethod = "mean"
     max_levels: int | None = None
@@ -292,8 +305,15 @@ _HEX_COLOR = re.compile(r"[0-9A-Fa-f]{6}")
 class Channel:
     """How a viewer shows one channel of an OME-NGFF image (the ``omero`` block).
 
-    ``color`` is ``RRGGBB`` hex; ``window`` the (start, end) of the display range (None: the
-    dtype's range for integers, 0 to 1 for floats).
+    Parameters
+    ----------
+    label
+        The channel's name.
+    color
+        ``RRGGBB`` hex.
+    window
+        The (start, end) of the display range; None: the dtype's range for integers, 0 to 1
+        for floats.
     """
 
     label: str
@@ -317,7 +337,20 @@ class Channel:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class S3Settings:
-    """Connection settings for ``s3://bucket/prefix`` stores."""
+    """Connection settings for ``s3://bucket/prefix`` stores.
+
+    Credentials are never settings: obstore reads them from the standard AWS environment
+    variables and config files.
+
+    Parameters
+    ----------
+    endpoint
+        The S3 endpoint URL; None: AWS.
+    region
+        The bucket's region; None: from the AWS config.
+    allow_http
+        Allow an ``http://`` endpoint (a local test server).
+    """
 
     endpoint: str | None = None
     region: str | None = None
@@ -584,7 +617,7 @@ def check_not_reserved(attributes: Mapping[str, Any]) -> None:
 
 
 def default_chunks(dims: Sequence[Dimension], itemsize: int) -> tuple[Dimension, ...]:
-    """``dims`` with every chunk left as None chosen (see :attr:`Dimension.chunk`).
+    """``dims`` with every chunk left as None chosen (see ``Dimension.chunk``).
 
     >>> dims = default_chunks([Dimension("t"), Dimension("y", size=128), Dimension("x", size=128)], 2)
     >>> [d.chunk for d in dims]  # 32 frames of 32 KiB make 1 MiB
@@ -634,7 +667,15 @@ def _tuple_of(value: object, kind: type, what: str) -> tuple[Any, ...]:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Acquisition:
-    """One acquisition (a run over the plate) of an HCS plate."""
+    """One acquisition (a run over the plate) of an HCS plate.
+
+    Parameters
+    ----------
+    id
+        A unique integer >= 0, which fields name.
+    name, description
+        Optional text.
+    """
 
     id: int
     name: str | None = None
@@ -653,7 +694,14 @@ class Acquisition:
 class FieldOfView:
     """One field of a well: an image, streamed under ``plate/<row>/<column>/<path>``.
 
-    ``array`` keeps the default key ``""``: the field's place in the plate gives its key.
+    Parameters
+    ----------
+    path
+        The field's name in its well (alphanumeric).
+    array
+        The field's image; it keeps the default key ``""``: its place in the plate gives its key.
+    acquisition
+        The id of its plate's acquisition (needed when the plate has several).
     """
 
     path: str
@@ -674,7 +722,15 @@ class FieldOfView:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Well:
-    """One well of a plate, at ``row`` and ``column``, with its fields of view."""
+    """One well of a plate, at ``row`` and ``column``, with its fields of view.
+
+    Parameters
+    ----------
+    row, column
+        Names of the plate's rows and columns.
+    fields
+        Its fields of view, at least one, with unique paths.
+    """
 
     row: str
     column: str
@@ -702,7 +758,21 @@ class Well:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Plate:
-    """An OME-NGFF 0.5 high-content screening plate: rows, columns, acquisitions and wells."""
+    """An OME-NGFF 0.5 high-content screening plate: rows, columns, acquisitions and wells.
+
+    Parameters
+    ----------
+    key
+        The plate group's key; its wells are ``key/<row>/<column>``.
+    name
+        Optional text.
+    rows, columns
+        Alphanumeric names, unique, at least one each.
+    acquisitions
+        The runs over the plate; fields name them by id.
+    wells
+        The wells that have fields.
+    """
 
     key: str = "plate"
     name: str | None = None
@@ -780,11 +850,11 @@ class StreamSettings:
     store
         A local path (``str`` or ``os.PathLike``), a zarr ``Store`` or an obstore store.
     arrays
-        One :class:`ArraySettings` per output array, under distinct keys.
+        One ``ArraySettings`` per output array, under distinct keys.
     overwrite
         A bool. True replaces a Zarr hierarchy at the store path (a folder whose root holds
         ``zarr.json``, or Zarr 2's ``.zgroup``/``.zarray``), or an empty folder. Anything else
-        raises :class:`~zarr_stream.errors.StoreExistsError` and is left untouched, with or
+        raises ``StoreExistsError`` and is left untouched, with or
         without ``overwrite``: a stream never deletes what is not provably a Zarr store.
     resume
         A bool. True continues the arrays already at the store (written by zarr-stream with the
@@ -793,7 +863,7 @@ class StreamSettings:
     s3
         Connection settings for ``s3://`` stores.
     plates
-        HCS plates (:class:`Plate`); their fields are streamed like arrays, under
+        HCS plates (``Plate``); their fields are streamed like arrays, under
         ``plate/<row>/<column>/<field>``.
     """
 
@@ -883,12 +953,13 @@ class StreamSettings:
         """These settings as JSON-compatible data: every field, defaults too, and ``version``.
 
         ``StreamSettings.from_dict(settings.to_dict()) == settings``; a store given as an
-        object (not a path or URL) raises :class:`~zarr_stream.errors.SettingsError`.
+        object (not a path or URL) raises ``SettingsError``.
 
         >>> d = StreamSettings(store="out.zarr", arrays=[ArraySettings(
         ...     dimensions=[Dimension("t", chunk=4), Dimension("x", size=8)])]).to_dict()
-        >>> d["version"], d["store"], d["arrays"][0]["dimensions"][1]["size"]
-        (1, 'out.zarr', 8)
+        >>> array = d["arrays"].pop()
+        >>> d["version"], d["store"], array["dtype"], sorted(array["dimensions"].pop())
+        (1, 'out.zarr', 'uint16', ['chunk', 'kind', 'name', 'scale', 'shard', 'size', 'unit'])
         """
         from zarr_stream._settings_file import settings_to_dict
 
@@ -896,9 +967,9 @@ class StreamSettings:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> StreamSettings:
-        """The settings that ``data`` describes, in the layout :meth:`to_dict` writes; keys left
+        """The settings that ``data`` describes, in the layout ``to_dict`` writes; keys left
         out take their defaults. An unknown key, a missing required one or a bad value raises
-        :class:`~zarr_stream.errors.SettingsError` naming it and where it is."""
+        ``SettingsError`` naming it and where it is."""
         from zarr_stream._settings_file import settings_from_dict
 
         return settings_from_dict(data)
@@ -911,7 +982,7 @@ class StreamSettings:
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> StreamSettings:
-        """The settings in the JSON or YAML file at ``path`` (see :meth:`from_dict`)."""
+        """The settings in the JSON or YAML file at ``path`` (see ``from_dict``)."""
         from zarr_stream._settings_file import read_file
 
         return read_file(path)

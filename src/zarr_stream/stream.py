@@ -61,7 +61,7 @@ class ZarrStream:
 
     @property
     def closed(self) -> bool:
-        """True once :meth:`close` has been called (or the stream was closed for want of it)."""
+        """True once ``close`` has been called (or the stream was closed for want of it)."""
         return self._session.closed
 
     def append(
@@ -77,7 +77,7 @@ class ZarrStream:
         Any memory layout is accepted. ``metadata`` is the frame's record (a mapping of JSON
         values: a timestamp, a stage position, ...) or a sequence of one per frame of the
         block; it is flushed with the frames and read back by
-        :func:`~zarr_stream.read_frame_metadata`. A bad call raises and writes nothing.
+        ``read_frame_metadata``. A bad call raises and writes nothing.
         """
         with self._lock:
             self._check_open()
@@ -127,7 +127,7 @@ class ZarrStream:
 
 
 class AsyncZarrStream:
-    """:class:`ZarrStream` for asyncio: the same methods, awaited.
+    """``ZarrStream`` for asyncio: the same methods, awaited.
 
     Each call runs on the stream's own thread, in the order the calls were made, so a call
     that waits (an ``append`` held back until the encoders catch up, a ``flush`` writing to
@@ -162,7 +162,7 @@ class AsyncZarrStream:
 
     @property
     def closed(self) -> bool:
-        """True once :meth:`close` has been called."""
+        """True once ``close`` has been called."""
         return self._closed
 
     async def append(
@@ -171,23 +171,23 @@ class AsyncZarrStream:
         key: str | None = None,
         metadata: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
     ) -> None:
-        """See :meth:`ZarrStream.append`."""
+        """See ``ZarrStream.append``."""
         await self._call(lambda stream: stream.append(data, key, metadata))
 
     async def skip(self, count: int, key: str | None = None) -> None:
-        """See :meth:`ZarrStream.skip`."""
+        """See ``ZarrStream.skip``."""
         await self._call(lambda stream: stream.skip(count, key))
 
     async def flush(self) -> None:
-        """See :meth:`ZarrStream.flush`."""
+        """See ``ZarrStream.flush``."""
         await self._call(lambda stream: stream.flush())
 
     async def set_attributes(self, attributes: Mapping[str, Any], key: str | None = None) -> None:
-        """See :meth:`ZarrStream.set_attributes`."""
+        """See ``ZarrStream.set_attributes``."""
         await self._call(lambda stream: stream.set_attributes(attributes, key))
 
     async def close(self) -> None:
-        """See :meth:`ZarrStream.close`; the stream's thread ends with it."""
+        """See ``ZarrStream.close``; the stream's thread ends with it."""
         if self._closed:
             await self._call(lambda stream: stream.close(), after_close=True)
             return

@@ -75,7 +75,7 @@ def blosc_durable_seconds(workload: Workload, out: Path) -> float:
 
     The simplest durable writer, with no copy: each slab's chunks, already cut, are
     compressed on every core and written in shard order as they come, one file per shard,
-    each fsynced in the background once written (:func:`durable_files_seconds`). Not part of the
+    each fsynced in the background once written (``durable_files_seconds``). Not part of the
     ceiling: it shows what getting the bytes to disk during the run costs on this machine.
     """
     chunks, codec, slabs = _cut_chunks(workload)

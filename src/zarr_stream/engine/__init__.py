@@ -2,7 +2,7 @@
 stitching, chunks written in place, encoding, the shard row, the per-array pipeline, and
 the session that runs a stream's arrays together.
 
-The engine knows nothing of where bytes go beyond the :class:`~zarr_stream.storage.Backend`
+The engine knows nothing of where bytes go beyond the ``Backend``
 interface.
 """
 

@@ -1,6 +1,6 @@
 """Frames into slabs: the per-array frame buffer. No I/O.
 
-A slab is one chunk deep along the append dimension (see :mod:`zarr_stream.engine._layout`).
+A slab is one chunk deep along the append dimension (see ``zarr_stream.engine._layout``).
 It is stored *chunk-major*: ``slab.data[grid_coords]`` is one whole chunk, contiguous,
 so each frame is copied exactly once, into the layout its chunks are encoded from,
 and encoders and writers read chunks without copying them again. Cells past a ragged
@@ -9,7 +9,7 @@ edge are zero (the fill value) from allocation on and are never written.
 Slab memory is allocated once and recycled: the first slab when the stream opens, the
 others on a side thread while the first fills (their page faults are slow, and need not
 hold up the stream). A slab handed to the encoder comes back through
-:meth:`FrameBuffer.release`. With ``max_slabs`` slabs
+``FrameBuffer.release``. With ``max_slabs`` slabs
 and no more, ``append`` blocks (backpressure) instead of growing memory without bound.
 """
 

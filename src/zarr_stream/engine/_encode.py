@@ -4,14 +4,14 @@ Inner codecs are ``bytes`` (little endian) then optionally ``blosc`` or ``zstd``
 index is ``bytes`` + ``crc32c`` and sits at the end of the shard. numcodecs'
 Blosc and Zstd release the GIL, so chunks encode in parallel on a thread pool.
 
-Two encodings hand the writer the same thing, an :class:`EncodedSlab`:
-:class:`SlabEncoding` (here) buffers raw slabs and encodes whole chunks;
-:class:`~zarr_stream.engine._tiles.TileEncoding` compresses frame tiles as they arrive.
+Two encodings hand the writer the same thing, an ``EncodedSlab``:
+``SlabEncoding`` (here) buffers raw slabs and encodes whole chunks;
+``TileEncoding`` compresses frame tiles as they arrive.
 
-What a flush publishes is never written again (see :mod:`zarr_stream.storage`). The chunks
+What a flush publishes is never written again (see ``zarr_stream.storage``). The chunks
 of a slab being filled that a flush encodes are kept in their shards: compressed ones as
 they are (they are stored again, whole, when the slab is), uncompressed ones in a region
-that the slab's later writes reuse (:class:`RawRegions`).
+that the slab's later writes reuse (``RawRegions``).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class Placed:
-    """A chunk already written into its shard file (see :mod:`zarr_stream.engine._regions`)."""
+    """A chunk already written into its shard file (see ``zarr_stream.engine._regions``)."""
 
     offset: int
     nbytes: int
@@ -159,7 +159,7 @@ class RawRegions:
     change, and no reader looks at those: they lie past the array's shape as that flush
     published it. Unless the flush ended inside a step (a time point of several frames): its
     shape then covers the whole step, the frames to come as fill value, so those regions must
-    stay as they are, and the slab's later writes take new ones (:meth:`seal`).
+    stay as they are, and the slab's later writes take new ones (``seal``).
     """
 
     def __init__(self, chunk_bytes: int, shard_file: Callable[[int, ChunkPlacement], ShardFile]) -> None:
@@ -168,7 +168,7 @@ class RawRegions:
         self._regions: dict[int, dict[tuple[tuple[int, ...], int], int]] = {}  # slab -> chunk -> offset
 
     def has(self, slab_index: int) -> bool:
-        """Whether a flush wrote chunks of the slab (its later chunks must go through :meth:`write`)."""
+        """Whether a flush wrote chunks of the slab (its later chunks must go through ``write``)."""
         return slab_index in self._regions
 
     def write(self, slab_index: int, placement: ChunkPlacement, data: Buffer) -> Placed:

@@ -17,7 +17,7 @@ Readable with zarr-python alone::
     text, spans = group["json"][:, 0].tobytes(), group["spans"][:]
     records = [json.loads(text[s:e]) if e > s else {} for s, e in spans]
 
-(see :func:`zarr_stream.read_frame_metadata`). The group is made at the first ``append``
+(see ``zarr_stream.read_frame_metadata``). The group is made at the first ``append``
 with metadata: the frames before it get empty spans.
 """
 
@@ -76,7 +76,7 @@ def _plain_number(value: object) -> object:
 
 def encode_records(metadata: object, frames: int, key: str) -> list[bytes]:
     """One compact JSON record per frame of a block of ``frames``: ``metadata`` is a mapping
-    (a block of one frame) or a sequence of ``frames`` mappings. Raises :class:`FrameError`."""
+    (a block of one frame) or a sequence of ``frames`` mappings. Raises ``FrameError``."""
     where = f" (array {key!r})"
     if isinstance(metadata, Mapping):
         if frames != 1:

@@ -1,7 +1,7 @@
 """One OME-NGFF image: its levels, each an array stream, each fed by the level above.
 
 Frames go to level 0 as they come; a level's frames are reduced (on the encoder pool, see
-:mod:`zarr_stream.multiscale`) while the caller's thread copies them in, and the frames they
+``zarr_stream.multiscale``) while the caller's thread copies them in, and the frames they
 complete go on to the next level, and so on down, in the same call. A flush publishes every
 level; close finishes the frames still waiting for their second z-plane first. The image
 group's ``zarr.json`` (the OME metadata and the user's attributes) is written at open.
@@ -98,7 +98,7 @@ class ImageStream:
         self._guarded(self._cascade, 0, frames)
 
     def flush(self) -> None:
-        """Publish every level as it stands (see :mod:`zarr_stream.multiscale._feeder`)."""
+        """Publish every level as it stands (see ``zarr_stream.multiscale._feeder``)."""
         self.check()
         for level in self.levels:
             level.flush()

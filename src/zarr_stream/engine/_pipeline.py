@@ -1,15 +1,15 @@
 """One array's pipeline: frames -> encoding -> shard row -> zarr.json.
 
-Threads: the caller's thread checks and copies frames in (see :mod:`._encode` and
-:mod:`._tiles`), and the shared encoder pool encodes them; one writer thread per array
+Threads: the caller's thread checks and copies frames in (see ``._encode`` and
+``._tiles``), and the shared encoder pool encodes them; one writer thread per array
 takes the encoded slabs in order, puts their chunks in the shards of the current shard
-row (:mod:`._shard_row`), publishes the row's shards when its last slab is in, and then
+row (``._shard_row``), publishes the row's shards when its last slab is in, and then
 grows the append dimension in ``zarr.json``. Metadata never covers a shard before that
 shard is published.
 
 Failures are sticky: the first exception of any step, on either thread, fails the array.
 It writes nothing more from then on (so nothing flushed is touched again), and every
-later call raises it, as the cause of a :class:`~zarr_stream.errors.BackgroundError` (or
+later call raises it, as the cause of a ``BackgroundError`` (or
 of the same zarr-stream error, for those that say what happened: an object that exists, a
 store that vanished).
 """
@@ -96,7 +96,7 @@ class ArrayStream:
         """Before any frame, and before the documents are written: continue the array stored
         at the key (its ``zarr.json`` is ``stored``), keeping ``keep_frames`` frames (all its
         steps' by default). The shards to be written again are adopted, the document keeps
-        the stored extent and attributes; :meth:`reload` then appends the partial row again."""
+        the stored extent and attributes; ``reload`` then appends the partial row again."""
         check_same_array(self.key, json.loads(array_document(self.document.metadata)), stored)
         stored_steps = int(stored["shape"][0])
         restart = restart_at(self.layout, stored_steps, keep_frames)
@@ -145,7 +145,7 @@ class ArrayStream:
         return frames
 
     def take(self, frames: np.ndarray) -> None:
-        """Take a checked block of frames (see :meth:`checked_frames`)."""
+        """Take a checked block of frames (see ``checked_frames``)."""
         self._guarded(self._encoding.write, frames, self._dispatch, self.check)
 
     def check(self) -> None:

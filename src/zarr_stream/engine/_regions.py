@@ -17,7 +17,7 @@ moves to a bigger one at the end of the file.
 Versions. The header is written last, when the slab is whole; a ``flush()`` before that
 publishes a *version* of each chunk as it stands: its blocks so far, the block of the run
 being filled (its frames to come as fill value), and a fill-value block for the runs to
-come. A published version must never change (see :mod:`zarr_stream.storage`): a reader
+come. A published version must never change (see ``zarr_stream.storage``): a reader
 holding its index may read its bytes after the next version is out. So a region keeps a few
 *header slots* before its first block, and each version's header takes the next slot out
 from the blocks: the version spans from its header to the last byte written so far, and

@@ -8,7 +8,7 @@ which are adopted as this stream's own) and never cut short. The complete rows b
 are never touched. An array with several frames per step resumes after its last stored
 step: frames a partial last step never got keep the fill value.
 
-The arithmetic is here, without I/O; :meth:`ArrayStream.resume` does the reading.
+The arithmetic is here, without I/O; ``ArrayStream.resume`` does the reading.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def shards_from(keys: list[str], first_row: int) -> list[str]:
 
 
 def check_same_array(key: str, wanted: dict[str, Any], stored: dict[str, Any]) -> None:
-    """Raise :class:`SettingsError` naming what differs between the ``zarr.json`` the settings
+    """Raise ``SettingsError`` naming what differs between the ``zarr.json`` the settings
     make (``wanted``) and the one stored, but the append dimension's length and the attributes."""
 
     def comparable(document: dict[str, Any]) -> dict[str, Any]:

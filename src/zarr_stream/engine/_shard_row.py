@@ -1,10 +1,10 @@
 """The shard row being written: its shard files and indexes, and their publication.
 
 A shard row is every shard with the same index along the append dimension (see
-:mod:`zarr_stream.engine._layout`). Chunks come in for good, slab by slab; a shard is
+``zarr_stream.engine._layout``). Chunks come in for good, slab by slab; a shard is
 published complete once its last chunk is in. A flush publishes each shard of the row as it
 stands: its chunks, and the versions of the chunks of the slab being filled, which stay in
-the shard file for good (see :mod:`zarr_stream.storage`).
+the shard file for good (see ``zarr_stream.storage``).
 """
 
 from __future__ import annotations

@@ -2,12 +2,12 @@
 
 Each frame is copied once, cut into its chunks' tiles, into a small recycled buffer that
 holds a run of consecutive frames: one frame, or as many as make a Blosc block of up to
-``max_block_bytes`` (:func:`frames_per_block`), laid out so that each chunk's tiles of the
+``max_block_bytes`` (``frames_per_block``), laid out so that each chunk's tiles of the
 run are contiguous. Once the run is in, the encoder threads compress the buffer, every
-chunk's tiles of it one Blosc block (see :mod:`zarr_stream.engine._stitch`), a few chunks per
+chunk's tiles of it one Blosc block (see ``zarr_stream.engine._stitch``), a few chunks per
 Blosc call, and the last call gives the buffer back. A slab is then only the compressed
 blocks of its runs, which go into their chunks' regions of the shard files
-(:mod:`zarr_stream.engine._regions`): as they come, for big slabs on a local disk, or once
+(``zarr_stream.engine._regions``): as they come, for big slabs on a local disk, or once
 the slab is whole. A flush compresses the run being filled as it stands, its frames to come
 as fill value, and publishes a version of each chunk.
 

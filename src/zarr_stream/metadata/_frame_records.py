@@ -1,4 +1,4 @@
-"""Reading per-frame metadata back (the layout is in :mod:`zarr_stream.engine._frame_records`)."""
+"""Reading per-frame metadata back (the layout is in ``zarr_stream.engine._frame_records``)."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ are paired, also when it is unbounded). Targets complete in their own acquisitio
 so each block of frames completes a run of consecutive targets, which is appended to the
 next level as one block.
 
-A target that has some planes but not all keeps an accumulator (see :mod:`._kernels`): a
+A target that has some planes but not all keeps an accumulator (see ``._kernels``): a
 quarter-sized frame, at most one step's worth. Frames of a block are reduced on the encoder
 pool, cut into bands of rows when they are big, so both cores work on one frame; the caller
 waits for the block's results (it copies the same frames into level k meanwhile).

@@ -3,7 +3,7 @@
 Downsampled dimensions, read in stored order: the frame's (y and x, the last two), and the
 one just before them when it is a space dimension (z), which may be the append dimension.
 Which of them a level halves (odd sizes round up), and how many levels there are, follow
-acquire-zarr's rules (:func:`halved_at_next_level`, :func:`level_count`), so a user moving
+acquire-zarr's rules (``halved_at_next_level``, ``level_count``), so a user moving
 from it gets the same pyramid. An unbounded append z is halved at every level (consecutive
 frames paired), which acquire-zarr does not do. Chunks are level 0's; shard counts are
 clipped to the level's chunks.

@@ -2,10 +2,10 @@
 
 A backend writes two kinds of objects under one store root:
 
-* **shards**, assembled in a :class:`ShardFile` and published at their key: by ``flush()``
+* **shards**, assembled in a ``ShardFile`` and published at their key: by ``flush()``
   while the shard is still partial, as often as the stream flushes, and once more when it is
   complete. Data objects are written once: the first publish creates the key and fails with
-  :class:`~zarr_stream.errors.ObjectExistsError` if it exists; later publishes replace only
+  ``ObjectExistsError`` if it exists; later publishes replace only
   what this shard file itself published.
 * **documents** (``zarr.json``), always replaced whole and atomically.
 
@@ -112,10 +112,10 @@ class Backend(ABC):
     def prepare(self, overwrite: bool, resume: bool = False) -> None:
         """Make the root ready to write, or raise.
 
-        It raises :class:`~zarr_stream.errors.StoreExistsError` if the root holds anything,
+        It raises ``StoreExistsError`` if the root holds anything,
         unless ``overwrite`` and the root holds a Zarr hierarchy, which is then removed, or
         ``resume`` and it holds a Zarr v3 hierarchy, which is kept to be continued; and
-        :class:`~zarr_stream.errors.StoreAccessError` if it cannot be reached or written.
+        ``StoreAccessError`` if it cannot be reached or written.
         """
 
     @abstractmethod

@@ -3,7 +3,7 @@
 A stream writes its store through the descriptor of the store's root, never through the
 root's path: if the store is deleted or moved while it is written, nothing recreates a
 half-empty store at the old path (a deleted directory takes no new entries), and
-:meth:`PinnedDirectory.check` tells the stream so, in words.
+``PinnedDirectory.check`` tells the stream so, in words.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ class PinnedDirectory:
         self._made.add(relative)
 
     def take_changed(self) -> set[str]:
-        """The directories whose entries :meth:`makedirs` changed since the last call."""
+        """The directories whose entries ``makedirs`` changed since the last call."""
         with self._changed_lock:
             changed, self._changed = self._changed, set()
         return changed

@@ -5,9 +5,9 @@ Every file is written in the stream's staging folder first, then moved to its ke
 folder (``.zarr-stream`` in the first array's folder, where no Zarr reader lists) holds
 nothing but the stream's own staged files, and the stream removes it when it closes; a
 process killed mid-stream leaves it behind, harmless, and the next ``overwrite`` of the
-store removes it (see :func:`zarr_stream.storage.leftovers`).
+store removes it (see ``zarr_stream.storage.leftovers``).
 
-All paths are relative to the store root's descriptor (:mod:`._directory`).
+All paths are relative to the store root's descriptor (``._directory``).
 """
 
 from __future__ import annotations
@@ -242,7 +242,7 @@ class LocalBackend(Backend):
 
         Written pages otherwise sit in the page cache, and the disk's cache, until the
         shard's fsync, which then waits for all of them at once. A failure is kept for
-        :meth:`sync` to raise: the shard's own fsync, on a new descriptor, may not see it.
+        ``sync`` to raise: the shard's own fsync, on a new descriptor, may not see it.
         """
         last = self._data_syncs.get(fd)
         if not self.fsync or (last is not None and not last.done()):

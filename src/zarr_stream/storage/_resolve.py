@@ -24,7 +24,7 @@ def open_backend(
     """Resolve the ``store`` setting to a backend.
 
     Accepts a local path (``str`` or ``os.PathLike``), an ``s3://bucket/prefix`` URL (with
-    ``s3``), a zarr ``Store``, or an obstore store (written through a :class:`WriteOnceStore`).
+    ``s3``), a zarr ``Store``, or an obstore store (written through a ``WriteOnceStore``).
     ``fsync`` and ``staging`` (the staging folder, relative to the root) apply to local paths.
     """
     if isinstance(store, Store):

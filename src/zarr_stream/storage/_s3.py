@@ -1,4 +1,4 @@
-"""``s3://bucket/prefix`` and :class:`~zarr_stream.settings.S3Settings` -> an obstore ``S3Store``.
+"""``s3://bucket/prefix`` and ``S3Settings`` -> an obstore ``S3Store``.
 
 Credentials are never part of the settings: obstore reads them the standard AWS way
 (``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` / ``AWS_SESSION_TOKEN``, ``AWS_PROFILE``

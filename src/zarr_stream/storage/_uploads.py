@@ -3,12 +3,12 @@
 An object store answers each PUT after a round trip, so the stream keeps several in
 flight while its encoders go on, rather than waiting on each (the writer thread would
 otherwise stall the whole pipeline behind the network). Holding encoded shards costs
-memory, so :meth:`Uploads.submit` blocks while ``max_puts`` puts or ``max_bytes`` bytes
+memory, so ``Uploads.submit`` blocks while ``max_puts`` puts or ``max_bytes`` bytes
 are queued or in flight: that is the backpressure a slow store puts on ``append``.
 
 Documents (``zarr.json``) must never cover a shard that is not in the store yet, so a
 document is put only once every upload submitted before it has succeeded: in the
-background, in order, on one thread of their own (:meth:`Uploads.submit_after`).
+background, in order, on one thread of their own (``Uploads.submit_after``).
 """
 
 from __future__ import annotations

@@ -1,17 +1,17 @@
 """A zarr ``Store`` over any obstore store whose data objects are written once.
 
-zarr-python's own :class:`zarr.storage.ObjectStore` already speaks obstore for everything a
+zarr-python's own ``zarr.storage.ObjectStore`` already speaks obstore for everything a
 store does (byte-range gets, listing, deletes, pickling), so this subclasses it and changes
 only how objects are written:
 
 * a data key (a chunk or shard: anything but a metadata document) is created with a
   conditional put (``mode="create"``, S3's ``If-None-Match: *``): if it exists, the put
-  fails and :class:`~zarr_stream.errors.ObjectExistsError` names the key. zarr's own
+  fails and ``ObjectExistsError`` names the key. zarr's own
   ``set_if_not_exists`` swallows that conflict; a stream must not.
 * a metadata document (``zarr.json``) is replaced whole in one PUT.
 
-The stream itself writes through :meth:`WriteOnceStore.create` and
-:meth:`WriteOnceStore.replace`, which return the new object's ETag, so that the stream's
+The stream itself writes through ``WriteOnceStore.create`` and
+``WriteOnceStore.replace``, which return the new object's ETag, so that the stream's
 own partial shard (and its documents) are replaced only by a put conditioned on the
 version it wrote (S3's ``If-Match``).
 

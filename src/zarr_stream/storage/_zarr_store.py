@@ -1,14 +1,14 @@
-"""A zarr-python ``Store`` (a :class:`WriteOnceStore` over obstore, for S3): each shard is
+"""A zarr-python ``Store`` (a ``WriteOnceStore`` over obstore, for S3): each shard is
 assembled in memory and put whole, in the background, at every publish.
 
 Why whole puts rather than a multipart upload fed as the chunks come: a conditional
 create (``If-None-Match``) and a replace conditioned on an ETag (``If-Match``) are single
 PUTs in obstore, a flushed partial shard must be put whole anyway, and a single PUT can
 never leave an unfinished multipart upload behind in the bucket. The price is a shard's
-bytes in memory while it is assembled and uploaded (bounded: :mod:`._uploads`) and
+bytes in memory while it is assembled and uploaded (bounded: ``._uploads``) and
 S3's 5 GiB limit on one PUT, far above any sensible shard.
 
-With a :class:`WriteOnceStore`, every object, documents included, is created with a
+With a ``WriteOnceStore``, every object, documents included, is created with a
 conditional create, and replaced only with a put conditioned on the ETag this stream got
 for it: a second stream racing to create the same array fails, and never overwrites a
 shard or a document of the winner. Any other zarr ``Store`` cannot promise that: a data
