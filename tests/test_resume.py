@@ -201,14 +201,79 @@ def test_an_array_where_the_settings_have_a_group_is_refused(tmp_path):
     assert snapshot(path) == before
 
 
-def test_images_are_not_continued_yet_and_say_so(tmp_path):
+IMAGE_CASES = {
+    "z appended": (
+        [D("z", chunk=2, shard=2), D("y", size=40, chunk=8, shard=2), D("x", size=36, chunk=8)],
+        1,
+    ),
+    "t z y x": (
+        [
+            D("t", kind="time", chunk=1, shard=2),
+            D("z", size=5, chunk=2),
+            D("y", size=40, chunk=8),
+            D("x", size=36),
+        ],
+        5,
+    ),
+    "t c y x": (
+        [
+            D("t", kind="time", chunk=2, shard=2),
+            D("c", kind="channel", size=2),
+            D("y", size=40, chunk=8),
+            D("x", size=36),
+        ],
+        2,
+    ),
+}
+
+
+def stream_image(path, image, frames, resume=False, metadata=False):
+    with zs.ZarrStream(zs.StreamSettings(store=path, arrays=[image], resume=resume)) as stream:
+        records = [{"i": int(f[0, 0])} for f in frames] if metadata else None
+        stream.append(frames, key="img", metadata=records)
+
+
+@pytest.mark.parametrize("method", ["mean", "decimate", "max"])
+@pytest.mark.parametrize("case", sorted(IMAGE_CASES))
+@pytest.mark.parametrize("first", [1, 7, 9, 22])
+def test_a_resumed_pyramid_is_the_pyramid_of_every_frame(tmp_path, case, method, first):
+    """Every level equals that of one stream of all the frames: the partial step, the targets a
+    close finished with one plane, and the levels' partial rows are all made again."""
+    dims, per_step = IMAGE_CASES[case]
+    image = zs.ArraySettings(key="img", dimensions=dims, multiscale=zs.Multiscale(method=method))
+    frames = random_frames((0, 40, 36), 12 * per_step, "uint16", seed=first)
+    frames[:, 0, 0] = np.arange(len(frames))  # each frame says which it is
+    stream_image(tmp_path / "r.zarr", image, frames[:first], metadata=True)
+    stream_image(tmp_path / "r.zarr", image, frames[first:], resume=True, metadata=True)
+    stream_image(tmp_path / "one.zarr", image, frames)
+    resumed = zarr.open_group(str(tmp_path / "r.zarr"), path="img", mode="r")
+    one = zarr.open_group(str(tmp_path / "one.zarr"), path="img", mode="r")
+    assert sorted(resumed.array_keys()) == sorted(one.array_keys())
+    for level in one.array_keys():
+        np.testing.assert_array_equal(resumed[level][...], one[level][...])
+    assert resumed.attrs.asdict() == one.attrs.asdict()
+    assert [r["i"] for r in zs.read_frame_metadata(tmp_path / "r.zarr", "img")] == list(range(len(frames)))
+    from ome_zarr_models.v05 import Image
+
+    Image.from_zarr(resumed)
+
+
+def test_an_image_with_other_ome_settings_is_named_and_touched_nothing(tmp_path):
     path = tmp_path / "s.zarr"
-    image = array(key="img", multiscale=zs.Multiscale())
-    with zs.ZarrStream(settings(path, image, resume=False)) as stream:
-        stream.append(random_frames((0, 20, 16), 2, "uint16"))
+    dims = IMAGE_CASES["t c y x"][0]
+    image = zs.ArraySettings(key="img", dimensions=dims, multiscale=zs.Multiscale(method="mean"))
+    stream_image(path, image, random_frames((0, 40, 36), 4, "uint16"))
     before = snapshot(path)
-    with pytest.raises(zs.SettingsError, match="OME-NGFF images and pyramids are not continued yet"):
-        zs.ZarrStream(settings(path, image))
+    other = zs.ArraySettings(key="img", dimensions=dims, multiscale=zs.Multiscale(method="max"))
+    with pytest.raises(zs.SettingsError, match="the OME metadata of 'img' differs"):
+        zs.ZarrStream(zs.StreamSettings(store=path, arrays=[other], resume=True))
+    for plain in ("img/0", "img/extra"):  # the image would become a plain group
+        with pytest.raises(
+            zs.SettingsError, match=r"the OME metadata of 'img' differs .* made a plain group"
+        ):
+            zs.ZarrStream(settings(path, array(key=plain)))
+    with pytest.raises(zs.SettingsError, match=r"an array at 'img'\. Got a group stored there"):
+        zs.ZarrStream(settings(path, array(key="img")))
     assert snapshot(path) == before
 
 

@@ -608,7 +608,12 @@ def check_ngff_axes(dims: Sequence[Dimension]) -> None:
 
 
 def check_not_reserved(attributes: Mapping[str, Any]) -> None:
-    """Raise if ``attributes`` set the key OME-NGFF metadata lives under."""
+    """Raise if ``attributes`` set the key OME-NGFF metadata lives under, or zarr-stream's own."""
+    if "zarr_stream" in attributes:
+        raise SettingsError(
+            "the attribute key 'zarr_stream' is reserved: zarr-stream writes there how many frames "
+            f"an array holds. Got attributes with 'zarr_stream': {attributes['zarr_stream']!r}."
+        )
     if OME_KEY in attributes:
         raise SettingsError(
             f"the attribute key {OME_KEY!r} is reserved: zarr-stream writes the OME-NGFF metadata. "

@@ -9,6 +9,7 @@ group's ``zarr.json`` (the OME metadata and the user's attributes) is written at
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from typing import Any
@@ -18,8 +19,9 @@ import numpy.typing as npt
 
 from zarr_stream.config import Tuning
 from zarr_stream.engine._pipeline import ArrayStream
-from zarr_stream.errors import BackgroundError, UnknownKeyError
-from zarr_stream.metadata import GroupDocument, image_attributes
+from zarr_stream.errors import BackgroundError, SettingsError, UnknownKeyError
+from zarr_stream.metadata import GroupDocument, image_attributes, read_document
+from zarr_stream.metadata._array_document import stored_frames
 from zarr_stream.multiscale import ImagePlan, LevelFeeder, Reducer
 from zarr_stream.settings import ArraySettings, check_not_reserved, json_attributes
 from zarr_stream.storage import Backend
@@ -32,6 +34,7 @@ class ImageStream:
 
     def __init__(self, settings: ArraySettings, backend: Backend, pool: Executor, tuning: Tuning) -> None:
         plan = ImagePlan.of(settings)
+        self._plan = plan
         self.key = settings.key
         self.levels: list[ArrayStream] = []
         try:
@@ -64,6 +67,7 @@ class ImageStream:
         self.document = GroupDocument(settings.key, backend, fixed=ome)
         self.document.attributes = dict(settings.attributes or {})
         self._failure: BaseException | None = None
+        self._refeed: tuple[Any, int, int] | None = None  # what a resume feeds again (see resume)
 
     @property
     def level_keys(self) -> list[str]:
@@ -133,6 +137,68 @@ class ImageStream:
         update = json_attributes(attributes, "attributes")
         check_not_reserved(update)
         self._guarded(self.document.merge_attributes, update)
+
+    def resume(self, reader: Any, stored: dict[str, Any]) -> None:
+        """Before any frame, and before the documents are written: continue the image stored at
+        the key (its group's ``zarr.json`` is ``stored``).
+
+        Level 0 keeps every frame stored. The levels below restart at the latest step ``R``
+        of level 0 where no target of any level waits for a plane (an even step where z is
+        the append dimension) and that every level's stored frames cover: each keeps what
+        ``R`` made of it, and :meth:`reload` feeds level 0's frames from ``R`` through the
+        levels again, which remakes what a killed stream left unfinished.
+        """
+        ome = stored.get("attributes", {}).get("ome")
+        if ome != self.document.fixed.get("ome"):
+            raise SettingsError(
+                f"resume continues an image with the same settings: the OME metadata of {self.key!r} "
+                f"differs. Got {json.dumps(self.document.fixed.get('ome'))[:300]} from the settings, "
+                f"{json.dumps(ome)[:300]} stored."
+            )
+        documents = [read_document(reader, level.key) for level in self.levels]
+        missing = [level.key for level, doc in zip(self.levels, documents, strict=True) if doc is None]
+        if missing:
+            raise SettingsError(f"resume needs every level of the image {self.key!r}. Got none at {missing}.")
+        per_step = [level.layout.frames_per_step for level in self.levels]
+        stored_levels = [
+            stored_frames(doc, step) for doc, step in zip(documents, per_step, strict=True) if doc is not None
+        ]
+        halves = [geometry.z == 0 for geometry in self._plan.geometries] if self._feeders else []
+        period = 2 ** sum(halves)
+
+        def made(steps: int) -> list[int]:
+            """The frames of each level that ``steps`` steps of level 0 make (a multiple of period)."""
+            frames = []
+            for level, step_frames in enumerate(per_step):
+                frames.append(steps * step_frames)
+                if level < len(halves) and halves[level]:
+                    steps //= 2
+            return frames
+
+        steps = stored_levels[0] // per_step[0] // period * period
+        while steps > 0 and any(m > s for m, s in zip(made(steps), stored_levels, strict=True)):
+            steps -= period
+        kept = made(steps)
+        for index, (level, document) in enumerate(zip(self.levels, documents, strict=True)):
+            assert document is not None
+            level.resume(reader, document, keep_frames=None if index == 0 else kept[index])
+        for index, feeder in enumerate(self._feeders):
+            feeder.start_at(kept[index], kept[index + 1])
+        self._refeed = (reader, kept[0], stored_levels[0])
+
+    def reload(self) -> None:
+        """After the documents are written: each level's kept partial row again, then level 0's
+        frames from the restart step fed through the levels below (see :meth:`resume`)."""
+        for level in self.levels:
+            level.reload()
+        if self._refeed is None or not self._feeders:
+            return
+        reader, start, end = self._refeed
+        self._refeed = None
+        for frames in self.levels[0].stored_frames(reader, start, end):
+            made = self._feeders[0].feed(frames)()
+            if len(made):
+                self._guarded(self._cascade, 1, made)
 
     def write_documents(self, durable: bool) -> None:
         """Write the image group's ``zarr.json`` and every level's."""

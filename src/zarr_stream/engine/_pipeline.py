@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Executor, Future, wait
 from typing import Any
 
@@ -43,6 +43,7 @@ from zarr_stream.errors import (
     StoreAccessError,
 )
 from zarr_stream.metadata import ArrayDocument, array_document, document_key
+from zarr_stream.metadata._array_document import stored_frames
 from zarr_stream.settings import ArraySettings, check_not_reserved, json_attributes
 from zarr_stream.storage import Backend, ShardFile
 
@@ -99,7 +100,10 @@ class ArrayStream:
         the stored extent and attributes; ``reload`` then appends the partial row again."""
         check_same_array(self.key, json.loads(array_document(self.document.metadata)), stored)
         stored_steps = int(stored["shape"][0])
-        restart = restart_at(self.layout, stored_steps, keep_frames)
+        frames = stored_frames(stored, self.layout.frames_per_step)
+        restart = restart_at(
+            self.layout, stored_steps, frames if keep_frames is None else min(keep_frames, frames)
+        )
         prefix = f"{self.key}/" if self.key else ""
         # every stored shard of the rows written again, and of rows a killed stream wrote past
         # them (complete, but not yet in its zarr.json)
@@ -107,29 +111,40 @@ class ArrayStream:
         for key in shards_from(stored_shards, restart.start // self.layout.shard_shape[0]):
             self._backend.adopt(prefix + key)
         self._backend.adopt(document_key(self.key))
-        self.document.resume(stored_steps, stored.get("attributes", {}))
+        self.document.resume(stored_steps, frames, stored.get("attributes", {}))
         self._encoding.start_at(restart.start // self.layout.chunks[0])
         self._reload = (reader, restart)
 
     def reload(self) -> None:
-        """Append again the stored frames of the partial shard row a resume starts in, read back
-        with zarr-python a slab's steps at a time (so the row's shards are rewritten whole)."""
+        """Append again the stored frames of the partial shard row a resume starts in (so the
+        row's shards are rewritten whole)."""
         if self._reload is None:
             return
         reader, restart = self._reload
         self._reload = None
-        if not restart.frames:
+        per_step = self.layout.frames_per_step
+        for frames in self.stored_frames(
+            reader, restart.start * per_step, restart.start * per_step + restart.frames
+        ):
+            self.take(frames)
+
+    def stored_frames(self, reader: Any, first: int, end: int) -> Iterator[np.ndarray]:
+        """Frames ``first`` to ``end`` (in arrival order) as the store holds them, read with
+        zarr-python a slab's steps at a time, in blocks."""
+        if end <= first:
             return
         array = zarr.open_array(reader, path=self.key, mode="r")
         acquired = [dim.name for dim in self.settings.dimensions]
         stored = [dim.name for dim in self.settings.stored_dimensions]
         to_acquired = [stored.index(name) for name in acquired]
-        left = restart.frames
-        for step in range(restart.start, restart.end, self.layout.chunks[0]):
-            block = np.asarray(array[step : min(step + self.layout.chunks[0], restart.end)])
-            frames = block.transpose(to_acquired).reshape(-1, *self.layout.frame_shape)[:left]
-            self.take(frames)
-            left -= len(frames)
+        per_step, depth = self.layout.frames_per_step, self.layout.chunks[0]
+        step = first // per_step
+        while step * per_step < end:
+            block = np.asarray(array[step : step + depth]).transpose(to_acquired)
+            frames = block.reshape(-1, *self.layout.frame_shape)
+            low, high = max(first - step * per_step, 0), min(end - step * per_step, len(frames))
+            yield frames[low:high]
+            step += depth
 
     def checked_frames(self, data: npt.ArrayLike) -> np.ndarray:
         """``data`` as a block of frames, once checked to fit the array (else it raises)."""
@@ -244,7 +259,7 @@ class ArrayStream:
                 encoded.release()
         self._row.publish(versions, final)
         self._backend.sync()
-        self.document.grow(self.layout.extent(self.frames), durable=True)
+        self.document.grow(self.layout.extent(self.frames), durable=True, frames=self.frames)
         self._published_frames = self.frames
 
     def _dispatch(self, encoded: EncodedSlab) -> None:

@@ -48,13 +48,15 @@ def restart_at(layout: Layout, stored_steps: int, keep_frames: int | None = None
     Restart(start=16, reload=0, frames=0)
     >>> restart_at(lay, 19, keep_frames=10)  # keep 10 frames: row 1 is read back, 2 of its steps
     Restart(start=8, reload=2, frames=2)
+    >>> five = Layout(shape=(0, 5, 8, 8), chunks=(1, 5, 8, 8), shard_counts=(2, 1, 1, 1))
+    >>> restart_at(five, 2, keep_frames=9)  # 5 frames a step: step 1 holds 4 of its 5
+    Restart(start=0, reload=2, frames=9)
     """
     per_step = layout.frames_per_step
     keep = stored_steps * per_step if keep_frames is None else min(keep_frames, stored_steps * per_step)
-    steps = -(-keep // per_step)
     row_steps = layout.shard_shape[0]
-    start = steps // row_steps * row_steps
-    return Restart(start, steps - start, keep - start * per_step)
+    start = keep // per_step // row_steps * row_steps  # the row of the first position left to fill
+    return Restart(start, -(-keep // per_step) - start, keep - start * per_step)
 
 
 def shards_from(keys: list[str], first_row: int) -> list[str]:

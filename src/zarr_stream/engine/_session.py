@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -126,6 +127,14 @@ class WriteSession:
                     raise SettingsError(
                         f"resume needs a group at {key!r}, as the settings have. Got an array."
                     )
+                ome = stored.get("attributes", {}).get(OME_KEY)
+                if ome != group.fixed.get(OME_KEY):
+                    raise SettingsError(
+                        f"resume continues the groups the settings make: the OME metadata of {key!r} "
+                        f"differs (a plate, well or image changed, or made a plain group). Got "
+                        f"{json.dumps(group.fixed.get(OME_KEY))[:300]} from the settings, "
+                        f"{json.dumps(ome)[:300]} stored."
+                    )
                 self._backend.adopt(document_key(key))
                 kept = {k: v for k, v in stored.get("attributes", {}).items() if k != OME_KEY}
                 group.attributes = {**kept, **group.attributes}
@@ -133,19 +142,23 @@ class WriteSession:
             stored = read_document(reader, key)
             if stored is None:
                 continue  # a new array, beside those continued
-            if isinstance(array, ImageStream) or stored.get("node_type") != "array":
+            image = isinstance(array, ImageStream)
+            if stored.get("node_type") != ("group" if image else "array"):
                 raise SettingsError(
-                    "resume continues plain arrays; OME-NGFF images and pyramids are not continued "
-                    f"yet. Got {'an image' if isinstance(array, ImageStream) else 'a group'} at {key!r}."
+                    f"resume continues what the settings name: an {'image' if image else 'array'} at "
+                    f"{key!r}. Got {'an array' if image else 'a group'} stored there."
                 )
+            if isinstance(array, ImageStream):
+                self._backend.adopt(document_key(key))
+                kept = {k: v for k, v in stored.get("attributes", {}).items() if k != OME_KEY}
+                array.document.attributes = {**kept, **array.document.attributes}
             array.resume(reader, stored)
 
     def _reload(self, reader: Any) -> None:
         """After the documents are written: append the stored partial shard rows again, and
         continue the per-frame metadata of the arrays that have some."""
         for key, array in self.arrays.items():
-            if isinstance(array, ArrayStream):
-                array.reload()
+            array.reload()
             if key and read_document(reader, records_key(key)) is not None:
                 self.records[key] = FrameRecords(
                     key, self._backend, self._pool, self._tuning, array.frames, reader=reader

@@ -26,6 +26,11 @@ class GroupDocument:
         self.attributes: dict[str, Any] = {}
         self._lock = threading.Lock()
 
+    @property
+    def fixed(self) -> dict[str, Any]:
+        """The attributes the stream sets (the ``ome`` metadata)."""
+        return dict(self._fixed)
+
     def write(self, durable: bool = True) -> None:
         """Write the document as it stands."""
         with self._lock:

@@ -95,6 +95,12 @@ class LevelFeeder:
         self._bands = [slice(0, rows // 2), slice(rows // 2, None)] if split else [slice(None)]
         self._per_task = max(1, TASK_BYTES // max(1, frame_bytes))
 
+    def start_at(self, frames: int, emitted: int) -> None:
+        """Before any frame: this level has ``frames`` frames, that made the next level's first
+        ``emitted``, with no target waiting (a resumed image, restarted where none waits)."""
+        assert not self._waiting and self._frames == 0
+        self._frames, self._emitted = frames, emitted
+
     @property
     def emitted(self) -> int:
         """Frames of the next level made so far."""
