@@ -3,6 +3,7 @@ napari-ome-zarr's reader, and compared with a numpy reference on the whole appen
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import numpy as np
@@ -350,6 +351,23 @@ def test_a_killed_stream_leaves_a_valid_image_with_its_flushed_frames_and_consis
     for level, reference in zip(levels, expected, strict=True):
         assert_frames_final_or_fill(level, reference, whole_frames=False)
     print(f"seed {seed}: killed after {flushed} flushed frames; level shapes {[lv.shape for lv in levels]}")
+    # Resumed, the image goes on right after the frames it kept, at every level: it equals the
+    # pyramid of all the frames, the kept ones and the new ones.
+    kept = zs.read_frame_metadata(store, "img")  # none: the child gives no metadata
+    assert kept == []
+    shown = zarr.open_array(store, path="img/0", mode="r").attrs["zarr_stream"]["frames"]  # 2 a step
+    assert flushed <= shown <= steps * channels
+    with zs.ZarrStream(dataclasses.replace(ome_kill_child.settings(str(store)), resume=True)) as stream:
+        stream.append(np.stack([ome_kill_child.frame(i) for i in range(shown, shown + 9)]))
+    every = np.stack([ome_kill_child.frame(i) for i in range(shown + 9)])
+    steps = -(-len(every) // channels)
+    padded = np.zeros((steps * channels, *ome_kill_child.FRAME), np.uint16)
+    padded[: len(every)] = every
+    ome, levels = read_levels(store)
+    expected = reference_levels(padded.reshape(steps, channels, *ome_kill_child.FRAME), ome, "mean")
+    for level, reference in zip(levels, expected, strict=True):
+        np.testing.assert_array_equal(level, reference)
+    Image.from_zarr(zarr.open_group(store, path="img", mode="r"))
 
 
 def test_channel_labels_and_colours_make_the_omero_block_napari_reads(tmp_path):
