@@ -306,3 +306,30 @@ def test_resume_on_s3_replaces_the_flushed_partial_shards(bucket):
     got = zarr.open_array(ObjectStore(bucket.obstore("r.zarr"), read_only=True), path="raw", mode="r")
     np.testing.assert_array_equal(got[...], frames)
     assert zs.read_frame_metadata(url, "raw", s3=s3) == [{"i": i} for i in range(12)] + [{}] * 5
+
+
+def test_a_plate_resumes_every_field_and_keeps_its_layout(tmp_path):
+    field = zs.ArraySettings(dimensions=IMAGE_CASES["t c y x"][0], multiscale=zs.Multiscale())
+    wells = [zs.Well(row="A", column=c, fields=[zs.FieldOfView(path="0", array=field)]) for c in ("1", "2")]
+    plate = zs.Plate(name="p", rows=["A"], columns=["1", "2"], wells=wells)
+    frames = random_frames((0, 40, 36), 10, "uint16")
+
+    def run(path, parts, resume):
+        with zs.ZarrStream(zs.StreamSettings(store=path, plates=[plate], resume=resume)) as stream:
+            for key in ("plate/A/1/0", "plate/A/2/0"):
+                stream.append(parts, key=key)
+
+    run(tmp_path / "r.zarr", frames[:3], False)
+    run(tmp_path / "r.zarr", frames[3:], True)
+    run(tmp_path / "one.zarr", frames, False)
+    for key in ("plate/A/1/0", "plate/A/2/0"):
+        resumed = zarr.open_group(str(tmp_path / "r.zarr"), path=key, mode="r")
+        one = zarr.open_group(str(tmp_path / "one.zarr"), path=key, mode="r")
+        for level in one.array_keys():
+            np.testing.assert_array_equal(resumed[level][...], one[level][...])
+    from ome_zarr_models.v05 import HCS
+
+    HCS.from_zarr(zarr.open_group(str(tmp_path / "r.zarr"), path="plate", mode="r"))
+    other = zs.Plate(name="q", rows=["A"], columns=["1", "2"], wells=wells)
+    with pytest.raises(zs.SettingsError, match="the OME metadata of 'plate' differs"):
+        zs.ZarrStream(zs.StreamSettings(store=tmp_path / "r.zarr", plates=[other], resume=True))
