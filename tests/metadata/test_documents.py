@@ -93,8 +93,20 @@ def test_attributes_merge_over_the_settings_attributes(backend):
     document = ArrayDocument(array_settings(None), backend)
     document.write()
     document.merge_attributes({"n": 3, "new": {"x": None}})
-    assert stored(backend)["attributes"] == {"lab": "b", "n": 3, "new": {"x": None}}
+    # 3 frames a step: the document says how many frames it holds
+    expected = {"lab": "b", "n": 3, "new": {"x": None}, "zarr_stream": {"frames": 0}}
+    assert stored(backend)["attributes"] == expected
     assert zarr.open_array(backend.path, path="a/raw", mode="r").attrs["new"] == {"x": None}
+
+
+def test_an_array_with_several_frames_a_step_says_how_many_it_holds(backend):
+    document = ArrayDocument(array_settings(None), backend)  # 3 frames a step
+    document.grow(2, durable=True, frames=4)  # 2 steps shown, the second with 1 of its 3 frames
+    assert stored(backend)["attributes"]["zarr_stream"] == {"frames": 4}
+    document.grow(2, durable=False)  # a complete shard row's steps, whole; not longer: not written
+    assert stored(backend)["attributes"]["zarr_stream"] == {"frames": 4}
+    document.merge_attributes({"n": 1})  # the next write says so
+    assert stored(backend)["attributes"]["zarr_stream"] == {"frames": 6}
 
 
 def test_a_failed_write_leaves_the_document_as_it_was(backend):
