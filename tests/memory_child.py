@@ -41,7 +41,11 @@ def main(store: str, in_flight: int, codec: str) -> None:
             zs.ArraySettings(
                 key="raw",
                 dimensions=dims,
-                compression=None if codec == "raw" else zs.Compression(codec="zstd", level=1),
+                compression=None
+                if codec == "raw"
+                else zs.Compression(compressor="zstd", level=1)
+                if codec == "plain-zstd"
+                else zs.Compression(codec="zstd", level=1),
                 multiscale=zs.Multiscale(method="mean") if codec == "pyramid" else None,
             )
         ],
@@ -52,11 +56,12 @@ def main(store: str, in_flight: int, codec: str) -> None:
         start = time.perf_counter()
         with zs.ZarrStream(settings) as stream:
             for i in range(FRAMES):
-                stream.append(sources[i % 4])
+                record = {"t": i * 0.01, "stage": [1.5, -2.0, float(i)]} if codec == "metadata" else None
+                stream.append(sources[i % 4], metadata=record)
         seconds = time.perf_counter() - start
     peak = peak_rss_mib()
     slab_mib = CHUNK_T * FRAME_MIB
-    if codec == "pyramid":  # the stream's own bound, alone
+    if codec in ("pyramid", "plain-zstd", "metadata"):  # the stream's own bound, alone
         bound = max_memory_mib
     elif codec == "zstd":  # tiles: the run buffers, and every slab in flight held compressed
         compressed_slab_mib = stored_mib(store) / (FRAMES / CHUNK_T)
