@@ -45,18 +45,23 @@ def record(path: str, store: str, flushed: int, tries: int = 0) -> None:
     os.replace(path + ".tmp", path)
 
 
-def settings(store: str, resume: bool = False) -> zs.StreamSettings:
+#: Odd seeds stream uncompressed (raw slabs, chunks written in place), even ones compressed.
+RAW = False
+
+
+def settings(store: str, resume: bool = False, raw: bool = False) -> zs.StreamSettings:
     dims = [
         zs.Dimension("t", kind="time", size=0, chunk=3, shard=2),
         zs.Dimension("y", size=FRAME[0], chunk=32, shard=2),
         zs.Dimension("x", size=FRAME[1], chunk=32, shard=2),
     ]
-    array = zs.ArraySettings(key="raw", dimensions=dims, compression=zs.Compression(level=1))
+    compression = None if raw else zs.Compression(level=1)
+    array = zs.ArraySettings(key="raw", dimensions=dims, compression=compression)
     return zs.StreamSettings(store=store, arrays=[array], resume=resume)
 
 
 def open_stream(store: str) -> zs.ZarrStream:
-    return zs.ZarrStream(settings(store))
+    return zs.ZarrStream(settings(store, raw=RAW))
 
 
 def frame_record(i: int) -> dict:
@@ -148,5 +153,6 @@ def die_in_close(store: str, progress: str, rng: np.random.Generator) -> None:
 
 if __name__ == "__main__":
     store, progress, where, seed = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    RAW = seed % 2 == 1
     rng = np.random.default_rng(seed)
     {"anywhere": stream_anywhere, "flush": die_in_flush, "close": die_in_close}[where](store, progress, rng)

@@ -63,6 +63,10 @@ def good_dims():
             lambda: zs.ArraySettings(dtype="complex64", dimensions=good_dims()),
             "dtype must be one of .* Got 'complex64'",
         ),
+        (  # numpy parses it as Python and raises SyntaxError: found by hypothesis
+            lambda: zs.ArraySettings(dtype=",", dimensions=good_dims()),
+            "dtype must be a numpy dtype. Got ','.",
+        ),
         (lambda: zs.ArraySettings(dtype="bool", dimensions=good_dims()), "Got 'bool'"),
         (lambda: zs.ArraySettings(dtype="nonsense", dimensions=good_dims()), "dtype must be a numpy dtype"),
         (lambda: zs.ArraySettings(dimensions=good_dims()[:1]), "at least 2 dimensions. Got 1."),
@@ -161,6 +165,10 @@ def good_dims():
         (
             lambda: zs.ArraySettings(dimensions=good_dims(), attributes={"ome": {}}),
             "the attribute key 'ome' is reserved",
+        ),
+        (
+            lambda: zs.ArraySettings(dimensions=good_dims(), attributes={"zarr_stream": {"frames": 3}}),
+            "the attribute key 'zarr_stream' is reserved: zarr-stream writes there how many frames",
         ),
         (lambda: zs.ArraySettings(dimensions=good_dims(), attributes=[1]), "attributes must be a mapping"),
         (

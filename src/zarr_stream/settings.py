@@ -471,7 +471,7 @@ class ArraySettings:
             raise SettingsError(f"dtype must be one of {', '.join(SUPPORTED_DTYPES)}. Got None.")
         try:
             dtype = np.dtype(self.dtype)
-        except (TypeError, ValueError) as error:
+        except (TypeError, ValueError, SyntaxError) as error:  # numpy parses "," and the like as Python
             raise SettingsError(f"dtype must be a numpy dtype. Got {self.dtype!r}.") from error
         if dtype.name not in SUPPORTED_DTYPES:
             raise SettingsError(f"dtype must be one of {', '.join(SUPPORTED_DTYPES)}. Got {dtype.name!r}.")
