@@ -106,3 +106,20 @@ async def test_a_task_keeps_running_while_appends_wait_on_backpressure(bucket):
     assert max(ticks_during) > 100
     got = zarr.open_array(ObjectStore(bucket.obstore("a.zarr"), read_only=True), path="raw", mode="r")
     np.testing.assert_array_equal(got[...], frames)
+
+
+async def test_a_close_whose_task_is_cancelled_still_closes_and_a_later_close_awaits_it(tmp_path):
+    frames = random_frames((0, 64, 64), 40, "uint16")
+    stream = zs.AsyncZarrStream(zs.StreamSettings(store=tmp_path / "a.zarr", arrays=[array()]))
+    appends = [asyncio.ensure_future(stream.append(frame)) for frame in frames]  # queued in order
+    await asyncio.sleep(0)
+    closing = asyncio.ensure_future(stream.close())
+    await asyncio.sleep(0)
+    closing.cancel()
+    await asyncio.gather(*appends)
+    with pytest.raises(asyncio.CancelledError):
+        await closing
+    await stream.close()  # the same close, which went on
+    np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "a.zarr"), path="raw")[...], frames)
+    with pytest.raises(zs.StreamClosedError):
+        await stream.append(frames[0])

@@ -333,3 +333,40 @@ def test_a_plate_resumes_every_field_and_keeps_its_layout(tmp_path):
     other = zs.Plate(name="q", rows=["A"], columns=["1", "2"], wells=wells)
     with pytest.raises(zs.SettingsError, match="the OME metadata of 'plate' differs"):
         zs.ZarrStream(zs.StreamSettings(store=tmp_path / "r.zarr", plates=[other], resume=True))
+
+
+def records_settings(path, resume):
+    return settings(path, array(compression=zs.Compression()), resume=resume)
+
+
+def test_records_a_kill_left_half_made_are_taken_up_as_far_as_they_go(tmp_path):
+    """A kill between the records' documents: the group and one array's zarr.json only."""
+    frames = random_frames((0, 20, 16), 9, "uint16")
+    for missing in ("spans", "json"):
+        path = tmp_path / f"{missing}.zarr"
+        with zs.ZarrStream(records_settings(path, False)) as stream:
+            stream.append(frames[:4], metadata=[{"i": i} for i in range(4)])
+        (path / f"raw.frame_metadata/{missing}/zarr.json").unlink()
+        with zs.ZarrStream(records_settings(path, True)) as stream:
+            stream.append(frames[4:], metadata=[{"i": i} for i in range(4, 9)])
+        np.testing.assert_array_equal(read(path), frames)
+        assert zs.read_frame_metadata(path, "raw") == [{}] * 4 + [{"i": i} for i in range(4, 9)]
+
+
+def test_spans_whose_bytes_were_not_stored_are_dropped_not_misread(tmp_path):
+    """Spans pointing past the stored bytes (as a kill between the two could leave): the resumed
+    records keep the spans whose bytes are there, and every later record reads back as given."""
+    path = tmp_path / "s.zarr"
+    frames = random_frames((0, 20, 16), 12, "uint16")
+    with zs.ZarrStream(records_settings(path, False)) as stream:
+        stream.append(frames[:6], metadata=[{"i": i} for i in range(6)])
+    spans = zarr.open_array(str(path), path="raw.frame_metadata/spans", mode="r")[...]
+    document = path / "raw.frame_metadata/json/zarr.json"
+    shown = json.loads(document.read_text())
+    shown["shape"][0] = int(spans[2, 1])  # the bytes of records 0 .. 2 only
+    document.write_text(json.dumps(shown))
+    with zs.ZarrStream(records_settings(path, True)) as stream:
+        stream.append(frames[6:], metadata=[{"i": i} for i in range(6, 12)])
+    assert zs.read_frame_metadata(path, "raw") == [{"i": i} for i in range(3)] + [{}] * 3 + [
+        {"i": i} for i in range(6, 12)
+    ]

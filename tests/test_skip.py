@@ -71,9 +71,10 @@ def test_skip_in_a_pyramid_keeps_every_level_in_step(tmp_path):
 @pytest.mark.parametrize(
     ("count", "message"),
     [
-        (-1, "skip count must be an integer >= 0 (frames dropped). Got -1."),
-        (2.0, "skip count must be an integer >= 0 (frames dropped). Got 2.0."),
+        (-1, "skip count must be an integer from 0 to 2**32 (frames dropped). Got -1."),
+        (2.0, "skip count must be an integer from 0 to 2**32 (frames dropped). Got 2.0."),
         (True, "Got True."),
+        (2**32 + 1, "Got 4294967297."),
         ("3", "Got '3'."),
     ],
 )
@@ -94,6 +95,8 @@ def test_skip_past_a_bounded_append_dimension_raises_and_writes_nothing(tmp_path
         stream.append(frames)
         with pytest.raises(zs.CapacityError, match="holds 5 frames"):
             stream.skip(3)
+        with pytest.raises(zs.CapacityError, match="holds 5 frames"):
+            stream.skip(2**32)
         stream.skip(2)
     expected = np.stack([*frames, *np.zeros((2, 24, 20), "uint16")])
     np.testing.assert_array_equal(zarr.open_array(str(path), path="raw")[...], expected)

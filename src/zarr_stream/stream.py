@@ -8,6 +8,7 @@ import threading
 import warnings
 import weakref
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from types import TracebackType
 from typing import Any
 
@@ -159,6 +160,10 @@ class AsyncZarrStream:
         self._thread = DaemonPool(1, "zarr-stream-async")
         self._opening = self._thread.submit(ZarrStream, settings)
         self._closed = False
+        self._closing: Future[None] | None = None
+        # A stream never closed: its thread ends when it is collected (the stream inside is
+        # closed by its own finalizer, with a ResourceWarning).
+        weakref.finalize(self, self._thread.shutdown, False)
 
     @property
     def closed(self) -> bool:
@@ -187,15 +192,13 @@ class AsyncZarrStream:
         await self._call(lambda stream: stream.set_attributes(attributes, key))
 
     async def close(self) -> None:
-        """See ``ZarrStream.close``; the stream's thread ends with it."""
-        if self._closed:
-            await self._call(lambda stream: stream.close(), after_close=True)
-            return
-        self._closed = True
-        try:
-            await self._call(lambda stream: stream.close(), after_close=True)
-        finally:
-            self._thread.shutdown(wait=False)
+        """See ``ZarrStream.close``; the stream's thread ends with it. The close goes on to the
+        end even if the awaiting task is cancelled; a later ``close`` awaits the same one."""
+        if self._closing is None:
+            self._closed = True
+            self._closing = self._thread.submit(self._close_opened)
+            self._thread.shutdown(wait=False)  # after the calls queued and the close
+        await asyncio.shield(asyncio.wrap_future(self._closing))
 
     async def __aenter__(self) -> AsyncZarrStream:
         try:
@@ -211,14 +214,19 @@ class AsyncZarrStream:
     ) -> None:
         await self.close()
 
-    async def _call(self, call: Callable[[ZarrStream], None], after_close: bool = False) -> None:
-        if self._closed and not after_close:
+    async def _call(self, call: Callable[[ZarrStream], None]) -> None:
+        if self._closed:
             raise StreamClosedError("the stream is closed: no call may follow close().")
-        stream = await asyncio.wrap_future(self._opening)  # raises what opening raised
-        if self._thread.closed:  # closed: the stream raises its failure again, or does nothing
-            call(stream)
-            return
-        await asyncio.wrap_future(self._thread.submit(call, stream))
+        # queued now, so calls run in the order they were made, whenever they are awaited
+        await asyncio.wrap_future(self._thread.submit(self._run, call))
+
+    def _run(self, call: Callable[[ZarrStream], None]) -> None:
+        """On the stream's thread, after the opening (its first job): raises what opening raised."""
+        call(self._opening.result())
+
+    def _close_opened(self) -> None:
+        if self._opening.exception() is None:  # a stream that never opened has nothing to close
+            self._opening.result().close()
 
 
 #: How long the close of an unclosed stream at exit waits for another thread's call to end.

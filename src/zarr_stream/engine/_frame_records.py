@@ -115,50 +115,55 @@ def encode_records(metadata: object, frames: int, key: str) -> list[bytes]:
 class FrameRecords:
     """The records of one array or image: its ``json`` and ``spans`` arrays, streamed."""
 
-    def __init__(
-        self,
-        key: str,
-        backend: Backend,
-        pool: Executor,
-        tuning: Tuning,
-        frames_before: int,
-        reader: Any = None,
-    ) -> None:
-        """Records from frame ``frames_before`` on, the earlier frames' empty; or, with a
-        ``reader`` of the store, the stored records continued up to ``frames_before``."""
+    def __init__(self, key: str, backend: Backend, pool: Executor, tuning: Tuning) -> None:
+        """The record arrays of the array or image at ``key``; nothing is written until :meth:`open`."""
         text, spans = record_arrays(key)
         self._backend = backend
         self.group = GroupDocument(records_key(key), backend)
-        self.text = ArrayStream(text, backend, pool, tuning)
+        # Their zarr.json grow at flushes only, not as shard rows fill: a span must never be
+        # visible before the bytes it points at, which a flush publishes first.
+        self.text = ArrayStream(text, backend, pool, tuning, grow_with_rows=False)
         try:
-            self.spans = ArrayStream(spans, backend, pool, tuning)
+            self.spans = ArrayStream(spans, backend, pool, tuning, grow_with_rows=False)
         except BaseException:
             self.text.close(publish=False)
             raise
         self._end = 0  # bytes of json written so far
         self._streams = (self.text, self.spans)
-        kept = self._resume(reader, frames_before) if reader is not None else 0
-        self.group.write(durable=False)
-        for stream in self._streams:
-            stream.write_documents(durable=False)  # durable at the next flush or close
-            stream.reload()
-        self.add_empty(frames_before - kept)
+        self._kept = 0  # frames whose stored spans a resume keeps
 
-    def _resume(self, reader: Any, frames: int) -> int:
-        """Continue the stored records of the first ``frames`` frames (those the array keeps);
-        return how many frames have a stored span. Later spans and bytes are written over."""
+    def resume(self, reader: Any, frames: int) -> None:
+        """Before :meth:`open` (and before anything of the stream is written): take up the
+        stored records of the first ``frames`` frames (those the array keeps), their documents
+        and shards adopted, their settings checked. A records group a kill left half-made (some
+        documents missing) is taken up as far as it goes."""
+        self._backend.adopt(document_key(self.group.key))
         spans_doc = read_document(reader, self.spans.key)
         text_doc = read_document(reader, self.text.key)
-        if spans_doc is None or text_doc is None:
-            return 0
-        self._backend.adopt(document_key(self.group.key))
-        kept = min(int(spans_doc["shape"][0]), frames)
-        spans = zarr.open_array(reader, path=self.spans.key, mode="r")
-        end = int(np.asarray(spans[kept - 1, 1])) if kept else 0
-        self.text.resume(reader, text_doc, keep_frames=end)
-        self.spans.resume(reader, spans_doc, keep_frames=kept)
-        self._end = end
-        return kept
+        kept = end = 0
+        if spans_doc is not None and text_doc is not None:
+            stored_bytes = int(text_doc["shape"][0])
+            spans = np.asarray(zarr.open_array(reader, path=self.spans.key, mode="r")[:, 1])
+            # the spans whose bytes are stored (all of them, since spans grow at flushes only)
+            kept = min(int(np.searchsorted(spans, stored_bytes, side="right")), frames)
+            end = int(spans[kept - 1]) if kept else 0
+        for stream, document, keep in ((self.text, text_doc, end), (self.spans, spans_doc, kept)):
+            if document is not None:
+                stream.resume(reader, document, keep_frames=keep)
+            else:  # a kill before its zarr.json: what it wrote is written over
+                stream.adopt_shards()
+        self._end, self._kept = end, kept
+
+    def open(self, frames: int) -> None:
+        """Write the documents (durable at the next flush or close) and take up the frames so
+        far: the stored records kept by :meth:`resume`, and empty ones up to ``frames``."""
+        kept, self._kept = self._kept, 0
+        self.group.write(durable=False)
+        for stream in self._streams:
+            stream.write_documents(durable=False)
+        self.text.reload()
+        self.spans.reload()
+        self.add_empty(frames - kept)
 
     @property
     def failure(self) -> BaseException | None:

@@ -79,6 +79,11 @@ class ImageStream:
         return self.levels[0].frames
 
     @property
+    def resumed_frames(self) -> int:
+        """The frames the image holds once :meth:`reload` has run (at level 0)."""
+        return self.levels[0].resumed_frames
+
+    @property
     def failure(self) -> BaseException | None:
         """The exception that failed the image (a level, or the reduction), if one did."""
         return self._failure or next((lv.failure for lv in self.levels if lv.failure is not None), None)

@@ -56,8 +56,17 @@ _OWN_TYPES = (ObjectExistsError, StoreAccessError)
 class ArrayStream:
     """Streams frames into one array. One caller thread at a time."""
 
-    def __init__(self, settings: ArraySettings, backend: Backend, pool: Executor, tuning: Tuning):
+    def __init__(
+        self,
+        settings: ArraySettings,
+        backend: Backend,
+        pool: Executor,
+        tuning: Tuning,
+        grow_with_rows: bool = True,
+    ):
+        """``grow_with_rows``: the zarr.json grows as shard rows complete, not only at flushes."""
         self.key = settings.key
+        self._grow_with_rows = grow_with_rows
         self.settings = settings
         self.dtype: np.dtype = np.dtype(settings.dtype)
         self.layout = stored_layout(settings)
@@ -104,16 +113,29 @@ class ArrayStream:
         restart = restart_at(
             self.layout, stored_steps, frames if keep_frames is None else min(keep_frames, frames)
         )
-        prefix = f"{self.key}/" if self.key else ""
         # every stored shard of the rows written again, and of rows a killed stream wrote past
         # them (complete, but not yet in its zarr.json)
-        stored_shards = [key.removeprefix(prefix) for key in self._backend.stored_keys(prefix + "c/")]
-        for key in shards_from(stored_shards, restart.start // self.layout.shard_shape[0]):
-            self._backend.adopt(prefix + key)
+        self.adopt_shards(restart.start // self.layout.shard_shape[0])
         self._backend.adopt(document_key(self.key))
         self.document.resume(stored_steps, frames, stored.get("attributes", {}))
         self._encoding.start_at(restart.start // self.layout.chunks[0])
         self._reload = (reader, restart)
+
+    def adopt_shards(self, first_row: int = 0) -> None:
+        """Take the stored shards of rows ``first_row`` on as this stream's own, to be replaced:
+        those a resume writes again, or all of an array a kill left without its zarr.json."""
+        prefix = f"{self.key}/" if self.key else ""
+        stored = [key.removeprefix(prefix) for key in self._backend.stored_keys(prefix + "c/")]
+        for key in shards_from(stored, first_row):
+            self._backend.adopt(prefix + key)
+
+    @property
+    def resumed_frames(self) -> int:
+        """The frames the array holds once :meth:`reload` has run: those a resume keeps."""
+        if self._reload is None:
+            return self.frames
+        restart = self._reload[1]
+        return restart.start * self.layout.frames_per_step + restart.frames
 
     def reload(self) -> None:
         """Append again the stored frames of the partial shard row a resume starts in (so the
@@ -150,14 +172,18 @@ class ArrayStream:
         """``data`` as a block of frames, once checked to fit the array (else it raises)."""
         self.check()
         frames = self._frames(data)
+        self.check_room(len(frames))
+        return frames
+
+    def check_room(self, count: int) -> None:
+        """Raise ``CapacityError`` unless ``count`` more frames fit a bounded append dimension."""
         capacity = self.layout.capacity_frames
-        if capacity is not None and self.frames + len(frames) > capacity:
+        if capacity is not None and self.frames + count > capacity:
             raise CapacityError(
                 f"the append dimension of array {self.key!r} holds {capacity} frames "
                 f"({self.layout.shape[0]} x {self.layout.frames_per_step}); {self.frames} are written. "
-                f"Got {len(frames)} more."
+                f"Got {count} more."
             )
-        return frames
 
     def take(self, frames: np.ndarray) -> None:
         """Take a checked block of frames (see ``checked_frames``)."""
@@ -295,7 +321,8 @@ class ArrayStream:
                 previous = coords
             if completes_row:
                 self._row.finish_all()
-                self.document.grow(self.layout.shard_row_extent(row), durable=False)
+                if self._grow_with_rows:
+                    self.document.grow(self.layout.shard_row_extent(row), durable=False)
         except BaseException as error:
             self._failure = self._failure or error
             raise

@@ -42,7 +42,10 @@ from zarr_stream.settings import (
 )
 from zarr_stream.storage import Backend, open_backend
 
-__all__ = ["WriteSession", "store_label"]
+__all__ = ["MAX_SKIP", "WriteSession", "store_label"]
+
+#: The most frames one ``skip`` appends.
+MAX_SKIP = 2**32
 
 logger = logging.getLogger("zarr_stream")
 
@@ -97,7 +100,7 @@ class WriteSession:
                 for stream in self.arrays.values():
                     stream.write_documents(durable=False)  # durable at the first flush or close
                 if reader is not None:
-                    self._reload(reader)
+                    self._reload()
             except ZarrStreamError:
                 raise
             except OSError as error:
@@ -105,8 +108,8 @@ class WriteSession:
                     f"the store must be writable. Got {settings.store!r}: {error}"
                 ) from error
         except BaseException as error:
-            for stream in self.arrays.values():  # nothing was written: release their writer threads
-                stream.close(publish=False)
+            for part in [*self.records.values(), *self.arrays.values()]:  # release their writer threads
+                part.close(publish=False)
             self._release()
             logger.warning("the stream to %s could not open: %s", self._store, error)
             raise
@@ -153,16 +156,18 @@ class WriteSession:
                 kept = {k: v for k, v in stored.get("attributes", {}).items() if k != OME_KEY}
                 array.document.attributes = {**kept, **array.document.attributes}
             array.resume(reader, stored)
+        for key, array in self.arrays.items():
+            if key and read_document(reader, records_key(key)) is not None:
+                records = self.records[key] = FrameRecords(key, self._backend, self._pool, self._tuning)
+                records.resume(reader, array.resumed_frames)
 
-    def _reload(self, reader: Any) -> None:
+    def _reload(self) -> None:
         """After the documents are written: append the stored partial shard rows again, and
         continue the per-frame metadata of the arrays that have some."""
         for key, array in self.arrays.items():
             array.reload()
-            if key and read_document(reader, records_key(key)) is not None:
-                self.records[key] = FrameRecords(
-                    key, self._backend, self._pool, self._tuning, array.frames, reader=reader
-                )
+            if key in self.records:
+                self.records[key].open(array.frames)
 
     def array(self, key: str | None) -> ArrayStream | ImageStream:
         """The array at ``key``; None names the only one."""
@@ -223,11 +228,13 @@ class WriteSession:
                 records.add(encoded)
 
     def _open_records(self, array: ArrayStream | ImageStream) -> FrameRecords:
+        records = FrameRecords(array.key, self._backend, self._pool, self._tuning)
         try:
-            records = FrameRecords(array.key, self._backend, self._pool, self._tuning, array.frames)
-        except ZarrStreamError:
-            raise
-        except OSError as error:
+            records.open(array.frames)
+        except BaseException as error:
+            records.close(publish=False)  # its writer threads
+            if isinstance(error, ZarrStreamError) or not isinstance(error, OSError):
+                raise
             raise StoreAccessError(
                 f"writing the per-frame metadata of {array.key!r} to {self._store} failed: {error}"
             ) from error
@@ -237,17 +244,23 @@ class WriteSession:
     def skip(self, count: object, key: str | None) -> None:
         """Append ``count`` frames of the fill value (frames a camera dropped)."""
         array = self.array(key)
-        if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 0:
-            raise FrameError(f"skip count must be an integer >= 0 (frames dropped). Got {count!r}.")
-        level0 = _level0(array)
-        # a read-only view of one fill value: nothing is allocated, and each frame's place in
-        # the buffers is filled as for any frame; chunks left all fill are not stored
-        fill = np.broadcast_to(np.zeros((), level0.dtype), (int(count), *level0.layout.frame_shape))
+        if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or not 0 <= count <= MAX_SKIP:
+            raise FrameError(
+                f"skip count must be an integer from 0 to 2**32 (frames dropped). Got {count!r}."
+            )
         self.check()
-        array.take(level0.checked_frames(fill))
+        level0 = _level0(array)
+        level0.check_room(int(count))  # all of them or none
         records = self.records.get(array.key)
-        if records is not None:
-            records.add_empty(int(count))
+        # read-only views of one fill value, a slab's frames at a time: nothing is allocated,
+        # and each frame's place in the buffers is filled as for any frame; chunks left all
+        # fill are not stored
+        block = max(1, level0.layout.frames_per_slab)
+        for start in range(0, int(count), block):
+            frames = min(block, int(count) - start)
+            array.take(np.broadcast_to(np.zeros((), level0.dtype), (frames, *level0.layout.frame_shape)))
+            if records is not None:
+                records.add_empty(frames)
 
     def flush(self) -> None:
         self.check()

@@ -50,7 +50,8 @@ def leftovers(path: Path) -> list[Path]:
 def _only_leftovers(path: Path) -> bool:
     """Whether the folder ``path`` is empty, or holds only what killed streams staged: staging
     folders of staged files, and folders that hold nothing but those (no empty folder)."""
-    return all(_is_leftover(entry) for entry in os.scandir(path))
+    with os.scandir(path) as entries:  # closed also when all() stops early
+        return all(_is_leftover(entry) for entry in entries)
 
 
 def _is_leftover(entry: os.DirEntry[str]) -> bool:
