@@ -64,9 +64,13 @@ async def test_a_store_that_cannot_open_raises_from_async_with(tmp_path):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("x")
     settings = zs.StreamSettings(store=tmp_path / "mine", arrays=[array()], overwrite=True)
+    stream = zs.AsyncZarrStream(settings)
     with pytest.raises(zs.StoreExistsError):
-        async with zs.AsyncZarrStream(settings):
+        async with stream:
             pass
+    await stream.close()  # it never opened: nothing to close, and no error of another kind
+    with pytest.raises(zs.StreamClosedError):
+        await stream.append(np.zeros((64, 64), "uint16"))
     assert (tmp_path / "mine" / "notes.txt").read_text() == "x"
     with pytest.raises(zs.SettingsError, match="must be a StreamSettings"):
         zs.AsyncZarrStream({"store": "x"})

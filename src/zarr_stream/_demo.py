@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -17,6 +16,7 @@ import zarr
 
 import zarr_stream as zs
 from zarr_stream._describe import describe_array, stored_bytes
+from zarr_stream.storage import open_reader
 from zarr_stream.testing import camera_frames
 
 __all__ = ["demo_settings", "run_demo", "with_store"]
@@ -101,17 +101,6 @@ def _sources(settings: zs.StreamSettings, frames: int) -> list[_Source]:
     return sources
 
 
-def _reader_store(settings: zs.StreamSettings) -> Any:
-    """What zarr-python opens to read the store back: its path, or zarr's ObjectStore of the bucket."""
-    if settings.s3 is None and not str(settings.store).startswith("s3://"):
-        return os.fspath(settings.store)
-    from zarr.storage import ObjectStore
-
-    from zarr_stream.storage import s3_store
-
-    return ObjectStore(s3_store(str(settings.store), settings.s3 or zs.S3Settings()), read_only=True)
-
-
 def _stored_bytes_of(reader: Any) -> int:
     if isinstance(reader, str):
         return stored_bytes(Path(reader))
@@ -166,7 +155,7 @@ def run_demo(settings: zs.StreamSettings, frames: int, write: Callable[[str], No
                     appended_bytes += frame.nbytes
                     progress.update(appended, appended_bytes / MiB)
     seconds = time.perf_counter() - start  # close included: the frames are all stored by now
-    reader = _reader_store(settings)
+    reader = open_reader(settings.store, settings.s3)
     for source in sources:
         _check_last_step(reader, source)
     stored = _stored_bytes_of(reader)

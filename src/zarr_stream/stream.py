@@ -195,6 +195,8 @@ class AsyncZarrStream:
         """See ``ZarrStream.close``; the stream's thread ends with it. The close goes on to the
         end even if the awaiting task is cancelled; a later ``close`` awaits the same one."""
         if self._closing is None:
+            if self._thread.closed:  # it never opened (``async with`` raised): nothing to close
+                return
             self._closed = True
             self._closing = self._thread.submit(self._close_opened)
             self._thread.shutdown(wait=False)  # after the calls queued and the close

@@ -200,7 +200,7 @@ class ImageStream:
             return
         reader, start, end = self._refeed
         self._refeed = None
-        for frames in self.levels[0].stored_frames(reader, start, end):
+        for frames in self.levels[0].read_frames(reader, start, end):
             made = self._feeders[0].feed(frames)()
             if len(made):
                 self._guarded(self._cascade, 1, made)

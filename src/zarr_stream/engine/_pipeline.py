@@ -145,12 +145,12 @@ class ArrayStream:
         reader, restart = self._reload
         self._reload = None
         per_step = self.layout.frames_per_step
-        for frames in self.stored_frames(
+        for frames in self.read_frames(
             reader, restart.start * per_step, restart.start * per_step + restart.frames
         ):
             self.take(frames)
 
-    def stored_frames(self, reader: Any, first: int, end: int) -> Iterator[np.ndarray]:
+    def read_frames(self, reader: Any, first: int, end: int) -> Iterator[np.ndarray]:
         """Frames ``first`` to ``end`` (in arrival order) as the store holds them, read with
         zarr-python a slab's steps at a time, in blocks."""
         if end <= first:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from typing import Any
 
 import numpy as np
@@ -12,6 +11,7 @@ import zarr
 
 from zarr_stream.errors import UnknownKeyError
 from zarr_stream.settings import FRAME_METADATA_SUFFIX, S3Settings
+from zarr_stream.storage import open_reader
 
 __all__ = ["read_frame_metadata"]
 
@@ -36,7 +36,7 @@ def read_frame_metadata(store: Any, key: str, s3: S3Settings | None = None) -> l
     >>> zs.read_frame_metadata(path, "raw")
     [{'t': 0.0}, {'t': 0.5, 'z': 3}, {}]
     """
-    root = zarr.open_group(_reader_store(store, s3), mode="r")
+    root = zarr.open_group(open_reader(store, s3), mode="r")
     try:
         node = root[key] if key else root
     except KeyError:
@@ -69,17 +69,3 @@ def _frames_shown(node: zarr.Group | zarr.Array[Any]) -> int:
     shape = array.shape
     frame_ndim = 2 if len(shape) >= 3 else 1
     return shape[0] * math.prod(shape[1 : len(shape) - frame_ndim])
-
-
-def _reader_store(store: Any, s3: S3Settings | None) -> Any:
-    if isinstance(store, os.PathLike):
-        store = os.fspath(store)
-    if isinstance(store, str) and store.startswith("s3://"):
-        from zarr_stream.storage import s3_store
-
-        store = s3_store(store, s3 or S3Settings())
-    if type(store).__module__.split(".")[0] == "obstore":
-        from zarr.storage import ObjectStore
-
-        return ObjectStore(store, read_only=True)
-    return store

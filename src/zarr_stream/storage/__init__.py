@@ -9,7 +9,7 @@ from zarr_stream.storage._local import (
     fsync_path,
 )
 from zarr_stream.storage._local_root import is_zarr_hierarchy, leftovers
-from zarr_stream.storage._resolve import open_backend
+from zarr_stream.storage._resolve import open_backend, open_reader
 from zarr_stream.storage._s3 import s3_store
 from zarr_stream.storage._write_once_store import WriteOnceStore, is_document
 from zarr_stream.storage._zarr_store import StoreBackend
@@ -30,5 +30,6 @@ __all__ = [
     "leftovers",
     "nbytes",
     "open_backend",
+    "open_reader",
     "s3_store",
 ]
